@@ -1,0 +1,3 @@
+from mamp_bench.cli import main
+
+raise SystemExit(main())

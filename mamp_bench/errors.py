@@ -1,0 +1,14 @@
+"""Errors a user can cause. The CLI prints them as one line and exits with status 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input (a missing folder, a wrong format, an unknown name).
+
+    The message is one line that says what is wrong and, where possible, what to do.
+    """
+
+
+class DataFormatError(UserError):
+    """A file is not in the format it claims to be in."""

@@ -1,0 +1,131 @@
+"""Plugin registries for methods, protocols and datasets.
+
+Built-ins register themselves with a decorator next to their definition::
+
+    @METHODS.register("mamp")
+    class MAMP(MaskedPredictionMethod): ...
+
+Third-party packages add their own through ``importlib.metadata`` entry points in the groups
+``mamp_bench.methods``, ``mamp_bench.protocols`` and ``mamp_bench.datasets``. An entry point may
+name a module (importing it runs its ``register`` decorators) or an object (registered under the
+entry point's name).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, Generic, TypeVar
+
+from mamp_bench.errors import UserError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    name: str
+    obj: T
+    source: str  # "built-in" or the distribution/entry point that provided it
+
+
+class Registry(Generic[T]):
+    """A name -> object table filled by decorators and entry points."""
+
+    def __init__(self, kind: str, group: str, builtins: tuple[str, ...] = ()):
+        self.kind = kind
+        self.group = group
+        self._builtins = builtins  # modules whose import registers the built-ins
+        self._entries: dict[str, Entry[T]] = {}
+        self._loaded = False
+        self._loading = False
+        self._current_source = "built-in"
+        self.load_errors: list[str] = []
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            key = name or getattr(obj, "name", None) or obj.__name__.lower()  # type: ignore[attr-defined]
+            self.add(key, obj)
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T) -> None:
+        previous = self._entries.get(name)
+        if previous is not None and previous.obj is not obj:
+            raise ValueError(f"{self.kind} {name!r} is registered twice ({previous.source} and {self._current_source})")
+        self._entries[name] = Entry(name, obj, self._current_source)
+
+    def _load(self) -> None:
+        if self._loaded or self._loading:
+            return
+        self._loading = True
+        try:
+            for module in self._builtins:
+                importlib.import_module(module)
+            for ep in metadata.entry_points(group=self.group):
+                source = f"{ep.dist.name if ep.dist else '?'} ({ep.value})"
+                self._current_source = source
+                try:
+                    obj = ep.load()
+                except Exception as exc:  # a broken plugin must not break the suite
+                    msg = f"{self.kind} plugin {ep.name!r} from {source} failed to load: {exc}"
+                    log.warning(msg)
+                    self.load_errors.append(msg)
+                    continue
+                finally:
+                    self._current_source = "built-in"
+                if not _is_module(obj):
+                    self._current_source = source
+                    try:
+                        self.add(ep.name, obj)
+                    finally:
+                        self._current_source = "built-in"
+            self._loaded = True
+        finally:
+            self._loading = False
+
+    def get(self, name: str) -> T:
+        self._load()
+        try:
+            return self._entries[name].obj
+        except KeyError:
+            raise UserError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        names = self.names()
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"unknown {self.kind} {name!r}.{hint} Valid {self.kind}s: {', '.join(names) or '(none)'}"
+
+    def names(self) -> list[str]:
+        self._load()
+        return sorted(self._entries)
+
+    def entries(self) -> Iterator[Entry[T]]:
+        self._load()
+        for name in sorted(self._entries):
+            yield self._entries[name]
+
+    def __contains__(self, name: str) -> bool:
+        self._load()
+        return name in self._entries
+
+
+def _is_module(obj: Any) -> bool:
+    import types
+
+    return isinstance(obj, types.ModuleType)
+
+
+METHODS: Registry[Any] = Registry(
+    "method",
+    "mamp_bench.methods",
+)
+PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols")
+DATASETS: Registry[Any] = Registry("dataset", "mamp_bench.datasets", builtins=("mamp_bench.data.specs",))
