@@ -1,0 +1,74 @@
+"""The 25-joint Kinect v2 skeleton used by NTU RGB+D and PKU-MMD (0-based joint indices)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NUM_JOINTS = 25
+NUM_PERSONS = 2
+
+JOINT_NAMES = (
+    "SpineBase", "SpineMid", "Neck", "Head",
+    "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",
+    "ShoulderRight", "ElbowRight", "WristRight", "HandRight",
+    "HipLeft", "KneeLeft", "AnkleLeft", "FootLeft",
+    "HipRight", "KneeRight", "AnkleRight", "FootRight",
+    "SpineShoulder", "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
+)  # fmt: skip
+JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
+
+#: Parent of each joint in the graph used by ST-GCN / CTR-GCN / MAMP (root SpineShoulder maps to
+#: itself). HandTip is the child of Thumb here, unlike the Kinect SDK; kept for comparability.
+GCN_PARENT = (1, 20, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 20, 22, 7, 24, 11)
+
+#: Parent of each joint in the Kinect SDK bone tree (root SpineBase maps to itself).
+SDK_PARENT = (0, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 6, 11, 10)
+
+#: Joints in an order where every parent comes before its children (SDK tree).
+SDK_ORDER = (0, 1, 20, 2, 3, 4, 5, 6, 7, 21, 22, 8, 9, 10, 11, 23, 24, 12, 13, 14, 15, 16, 17, 18, 19)
+
+#: Rest-pose offset of each joint from its SDK parent, metres, for a 1.70 m adult standing
+#: upright and facing the camera with arms hanging (x: towards the person's right as seen from
+#: the camera's side of the scene, i.e. the person's left joints have smaller x; y up; z away
+#: from the camera). Bone lengths follow a measured NTU sample.
+REST_OFFSETS = np.array(
+    [
+        [0.000, 0.000, 0.000],  # SpineBase (root)
+        [0.000, 0.270, -0.020],  # SpineMid
+        [0.000, 0.070, -0.010],  # Neck
+        [0.000, 0.130, 0.000],  # Head
+        [-0.150, -0.020, 0.020],  # ShoulderLeft
+        [-0.030, -0.260, 0.020],  # ElbowLeft
+        [-0.010, -0.240, 0.000],  # WristLeft
+        [0.000, -0.070, 0.000],  # HandLeft
+        [0.150, -0.020, 0.020],  # ShoulderRight
+        [0.030, -0.260, 0.020],  # ElbowRight
+        [0.010, -0.240, 0.000],  # WristRight
+        [0.000, -0.070, 0.000],  # HandRight
+        [-0.080, -0.010, 0.000],  # HipLeft
+        [0.000, -0.400, 0.020],  # KneeLeft
+        [0.000, -0.390, 0.030],  # AnkleLeft
+        [0.000, -0.050, -0.080],  # FootLeft
+        [0.080, -0.010, 0.000],  # HipRight
+        [0.000, -0.400, 0.020],  # KneeRight
+        [0.000, -0.390, 0.030],  # AnkleRight
+        [0.000, -0.050, -0.080],  # FootRight
+        [0.000, 0.200, -0.030],  # SpineShoulder
+        [0.000, -0.050, -0.010],  # HandTipLeft
+        [0.030, -0.030, -0.030],  # ThumbLeft
+        [0.000, -0.050, -0.010],  # HandTipRight
+        [-0.030, -0.030, -0.030],  # ThumbRight
+    ],
+    dtype=np.float64,
+)
+
+#: Joint index used as the origin by the NTU preparation (SpineMid).
+ORIGIN_JOINT = 1
+
+
+def rest_pose() -> np.ndarray:
+    """Joint positions (25, 3) of the rest pose with SpineBase at the origin."""
+    pose = np.zeros((NUM_JOINTS, 3))
+    for joint in SDK_ORDER[1:]:
+        pose[joint] = pose[SDK_PARENT[joint]] + REST_OFFSETS[joint]
+    return pose

@@ -1,0 +1,173 @@
+"""What every dataset preparation shares: the parallel map with a progress bar, padding to
+the reference layout, the atomic ``.npz`` writing and the manifest."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from mamp_bench.data.npzio import NpzStreamWriter
+from mamp_bench.fileio import sha256_file, write_json
+
+MAX_FRAMES = 300
+PERSON_VALUES = 75
+FRAME_VALUES = 150
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
+@dataclass
+class Skipped:
+    item: str
+    reason: str
+
+
+@dataclass
+class Manifest:
+    """A record of one preparation, written as JSON beside its outputs."""
+
+    dataset: str
+    raw: str
+    options: dict[str, Any]
+    files_found: int = 0
+    samples: int = 0
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    ignored: dict[str, int] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def skip(self, item: str, reason: str) -> None:
+        self.skipped.append(Skipped(item, reason))
+
+    def ignore(self, why: str) -> None:
+        self.ignored[why] = self.ignored.get(why, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        from mamp_bench import __version__
+
+        return {
+            "dataset": self.dataset,
+            "suite_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "raw": self.raw,
+            "options": self.options,
+            "files_found": self.files_found,
+            "samples": self.samples,
+            "splits": self.splits,
+            "skipped": [{"item": s.item, "reason": s.reason} for s in sorted(self.skipped, key=lambda s: s.item)],
+            "ignored": self.ignored,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+        }
+
+    def write(self, path: Path) -> None:
+        write_json(path, self.to_json())
+
+
+def parallel_map(
+    fn: Callable[[A], R], items: Sequence[A], workers: int, description: str, quiet: bool = False
+) -> Iterator[R]:
+    """Apply ``fn`` to every item, in worker processes when ``workers > 1``, with a progress bar.
+
+    Results come in completion order; ``fn`` must catch its own per-item errors.
+    """
+    workers = max(1, min(workers, len(items)))
+    progress = _progress(quiet)
+    with progress:
+        task = progress.add_task(description, total=len(items))
+        if workers == 1:
+            results: Iterable[R] = map(fn, items)
+            pool = None
+        else:
+            pool = mp.get_context(_start_method()).Pool(workers)
+            results = pool.imap_unordered(fn, items, chunksize=max(1, min(64, len(items) // (workers * 8))))
+        try:
+            for result in results:
+                progress.advance(task)
+                yield result
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+
+def _start_method() -> str:
+    # fork is fastest and safe here (workers only read files); fall back where it is unavailable
+    return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+
+
+def _progress(quiet: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=quiet,
+        transient=False,
+    )
+
+
+def pad_sample(joints: np.ndarray, single_actor: str = "zeros") -> np.ndarray:
+    """(T, 75|150) -> (300, 150) float32 zero-padded at the end; T > 300 is cut to 300.
+
+    ``single_actor``: how a one-actor sample fills the second person: ``zeros`` (NTU-60, PKU)
+    or ``duplicate`` (the NTU-120 reference copies actor 1 into the second slot).
+    """
+    frames = joints[:MAX_FRAMES]
+    if frames.shape[1] == PERSON_VALUES:
+        second = frames if single_actor == "duplicate" else np.zeros_like(frames)
+        frames = np.hstack((frames, second))
+    out = np.zeros((MAX_FRAMES, FRAME_VALUES), dtype=np.float32)
+    out[: len(frames)] = frames
+    return out
+
+
+def one_hot(labels: Sequence[int], num_classes: int) -> np.ndarray:
+    """One-hot float64 matrix (N, num_classes), the dtype the reference writes."""
+    out = np.zeros((len(labels), num_classes))
+    out[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)] = 1
+    return out
+
+
+def write_split_npz(
+    path: Path,
+    train: Sequence[np.ndarray],
+    train_labels: Sequence[int],
+    test: Sequence[np.ndarray],
+    test_labels: Sequence[int],
+    num_classes: int,
+    single_actor: str = "zeros",
+) -> dict[str, Any]:
+    """Write one ``.npz`` in the reference layout, sample by sample; return its manifest entry."""
+    with NpzStreamWriter(path) as writer:
+        for key, samples, labels in (("train", train, train_labels), ("test", test, test_labels)):
+            with writer.array(f"x_{key}", np.float32, (len(samples), MAX_FRAMES, FRAME_VALUES)) as stream:
+                for sample in samples:
+                    stream.write(pad_sample(sample, single_actor)[None])
+            writer.write_array(f"y_{key}", one_hot(labels, num_classes))
+    return {"file": path.name, "train": len(train), "test": len(test), "sha256": sha256_file(path)}
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start

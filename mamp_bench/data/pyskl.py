@@ -1,0 +1,124 @@
+"""Read pyskl's 3D annotation pickle (``ntu60_3danno.pkl`` / ``ntu120_3danno.pkl``).
+
+Layout: ``{'split': {'xsub_train': [names], 'xsub_val': [...], 'xview_train', ...},
+'annotations': [{'frame_dir': 'S001C001P001R001A001', 'label': int, 'keypoint': (M, T, 25, 3)
+float16, 'total_frames': T}, ...]}``.
+
+pyskl already denoised the bodies (same recipe) and trimmed empty frames, but keeps raw camera
+coordinates; ``prepare --pyskl`` applies the reference translation and padding so the arrays
+match the SGN pipeline's layout. Values are float16 in the pickle (about 1 mm resolution at 2 m),
+so they differ from a preparation of the raw files in the last digits.
+
+Pickles can run code when loaded; this reader allows only the NumPy array constructors and
+plain containers a pyskl annotation file contains, and refuses anything else.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mamp_bench.data.ntu.denoise import translate_sequence
+from mamp_bench.data.ntu.names import SampleName, ntu_splits
+from mamp_bench.data.ntu.prepare import NTU_VARIANTS
+from mamp_bench.data.preparation import Manifest, Timer, write_split_npz
+from mamp_bench.errors import DataFormatError, UserError
+
+_ALLOWED = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+    ("collections", "OrderedDict"),
+}
+
+
+class _Refused(pickle.UnpicklingError):
+    pass
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED:
+            return super().find_class(module, name)
+        raise _Refused(f"refused to load {module}.{name}: a pyskl annotation file does not contain it")
+
+
+def safe_load_pickle(path: str | Path) -> Any:
+    data = Path(path).read_bytes()
+    try:
+        return _SafeUnpickler(io.BytesIO(data)).load()
+    except _Refused as exc:
+        raise DataFormatError(f"{path}: {exc}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+
+
+_SPLIT_KEYS = {"XSub": "xsub", "XView": "xview", "XSet": "xset"}
+
+
+def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, single_actor: str | None = None) -> Manifest:
+    variant = NTU_VARIANTS[variant_key]
+    pkl, out = Path(pkl), Path(out)
+    if not pkl.is_file():
+        raise UserError(f"pyskl annotation file {pkl} does not exist")
+    try:
+        content = safe_load_pickle(pkl)
+    except DataFormatError as exc:
+        raise UserError(str(exc)) from None
+    if not isinstance(content, dict) or "split" not in content or "annotations" not in content:
+        raise UserError(f"{pkl}: not a pyskl annotation file (expected a dict with 'split' and 'annotations')")
+    single_actor = single_actor or variant.single_actor
+    manifest = Manifest(variant.key, str(pkl), {"source": "pyskl", "single_actor": single_actor})
+    with Timer() as timer:
+        samples: dict[str, np.ndarray] = {}
+        annotations = content["annotations"]
+        manifest.files_found = len(annotations)
+        for ann in annotations:
+            name = str(ann.get("frame_dir", "?")) if isinstance(ann, dict) else "?"
+            try:
+                SampleName.parse(name)
+                samples[name] = _annotation_joints(ann)
+            except (DataFormatError, KeyError, ValueError, TypeError) as exc:
+                manifest.skip(name, f"bad annotation: {exc}")
+        names = sorted(samples)
+        parsed = {n: SampleName.parse(n) for n in names}
+        manifest.samples = len(names)
+        out.mkdir(parents=True, exist_ok=True)
+        for split in ntu_splits(variant.key):
+            key = _SPLIT_KEYS[split.name]
+            lists = content["split"]
+            if f"{key}_train" not in lists or f"{key}_val" not in lists:
+                raise UserError(f"{pkl}: split {key}_train / {key}_val missing")
+            sides = {}
+            for side, listed in ((True, lists[f"{key}_train"]), (False, lists[f"{key}_val"])):
+                chosen = sorted((n for n in set(listed) if n in samples), key=lambda n: split.sort_key(parsed[n], side))  # noqa: B023
+                sides[side] = ([samples[n] for n in chosen], [parsed[n].label for n in chosen])
+            manifest.splits[split.name] = write_split_npz(
+                out / f"{variant.prefix}_{split.name}.npz",
+                *sides[True],
+                *sides[False],
+                variant.num_classes,
+                single_actor,
+            )
+    manifest.seconds = timer.seconds
+    manifest.write(out / f"{variant.prefix}_manifest.json")
+    return manifest
+
+
+def _annotation_joints(ann: dict) -> np.ndarray:
+    keypoint = np.asarray(ann["keypoint"], dtype=np.float32)
+    if keypoint.ndim != 4 or keypoint.shape[0] not in (1, 2) or keypoint.shape[2:] != (25, 3):
+        raise DataFormatError(f"keypoint shape {keypoint.shape}, expected (1|2, T, 25, 3)")
+    if not np.isfinite(keypoint).all():
+        raise DataFormatError("NaN or infinite keypoint")
+    persons, frames = keypoint.shape[:2]
+    joints = keypoint.transpose(1, 0, 2, 3).reshape(frames, persons * 75)
+    return translate_sequence(joints)
