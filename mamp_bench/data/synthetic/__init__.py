@@ -1,0 +1,1 @@
+"""Synthetic skeleton data written in the exact raw formats of NTU RGB+D and PKU-MMD."""
