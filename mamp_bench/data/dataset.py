@@ -1,0 +1,94 @@
+"""A torch ``Dataset`` over a prepared ``.npz`` (memory-mapped), with the reference feeder's output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS
+from mamp_bench.data.npzio import open_npz_array
+from mamp_bench.data.transforms import Compose, test_transform
+from mamp_bench.errors import DataFormatError
+
+
+def labels_from_one_hot(y: np.ndarray, where: str) -> np.ndarray:
+    """(N, classes) one-hot -> (N,) int64 class indices; each row must have exactly one 1."""
+    y = np.asarray(y)
+    if y.ndim != 2:
+        raise DataFormatError(f"{where}: labels have shape {y.shape}, expected (N, num_classes)")
+    if not np.isfinite(y).all():
+        raise DataFormatError(f"{where}: labels contain NaN or infinite values")
+    positive = y > 0
+    counts = positive.sum(1)
+    if (counts != 1).any():
+        row = int(np.flatnonzero(counts != 1)[0])
+        raise DataFormatError(f"{where}: label row {row} has {counts[row]} positive entries, expected 1")
+    return np.argmax(positive, axis=1).astype(np.int64)
+
+
+class SkeletonDataset(Dataset):
+    """Clips of one split of a prepared ``.npz``.
+
+    ``dataset[i]`` or ``dataset[(i, seed)]`` -> ``(x, label)``: ``x`` float32 tensor (3, T, 25, 2),
+    ``label`` int. With an int index the augmentation is seeded by (seed, epoch, index); a
+    sampler can pass its own per-sample seed instead.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        split: str = "train",
+        transform: Compose | None = None,
+        seed: int = 0,
+        indices: np.ndarray | None = None,
+    ):
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise DataFormatError(f"prepared data file {self.path} does not exist")
+        self.split = split
+        self.data = open_npz_array(self.path, f"x_{split}")
+        where = f"{self.path.name} y_{split}"
+        self.labels = labels_from_one_hot(open_npz_array(self.path, f"y_{split}", mmap=False), where)
+        if self.data.ndim != 3 or self.data.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
+            raise DataFormatError(f"{self.path.name} x_{split}: shape {self.data.shape}, expected (N, T, 150)")
+        if self.data.dtype != np.float32:
+            raise DataFormatError(f"{self.path.name} x_{split}: dtype {self.data.dtype}, expected float32")
+        if len(self.labels) != len(self.data):
+            raise DataFormatError(f"{self.path.name}: {len(self.data)} clips but {len(self.labels)} labels in {split}")
+        self.num_classes = int(open_npz_array(self.path, f"y_{split}", mmap=False).shape[1])
+        self.indices = np.arange(len(self.data)) if indices is None else np.asarray(indices, dtype=np.int64)
+        self.transform = transform if transform is not None else test_transform()
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def raw_clip(self, i: int) -> np.ndarray:
+        """(3, T, 25, 2) float32 array of clip ``i`` (of this view), before any transform."""
+        index = int(self.indices[i])
+        frames = np.asarray(self.data[index], dtype=np.float32)
+        if not np.isfinite(frames).all():
+            raise DataFormatError(f"{self.path.name} x_{self.split}[{index}] contains NaN or infinite values")
+        return frames.reshape(frames.shape[0], NUM_PERSONS, NUM_JOINTS, 3).transpose(3, 0, 2, 1)
+
+    def __getitem__(self, item) -> tuple[torch.Tensor, int]:
+        if isinstance(item, tuple):
+            i, seed = item
+            rng = np.random.default_rng(seed)
+        else:
+            i = item
+            rng = np.random.default_rng((self.seed, self.epoch, int(self.indices[i])))
+        clip = self.transform(self.raw_clip(i), rng)
+        return torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32)), int(self.labels[self.indices[i]])
+
+    def label_array(self) -> np.ndarray:
+        return self.labels[self.indices]

@@ -1,0 +1,110 @@
+"""The registered datasets: the real benchmarks and their synthetic stand-ins.
+
+A dataset name resolves to one prepared ``.npz`` file. Real data is looked up under the data
+root (``--data-root`` / ``MAMP_BENCH_DATA``), either flat or in the reference's layout
+(``ntu/``, ``ntu120/``, ``pku_v1/``, ``pku_v2/``). Synthetic sets are generated on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mamp_bench import settings
+from mamp_bench.errors import UserError
+from mamp_bench.registry import DATASETS
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    family: str  # ntu60, ntu120, pku1, pku2: which preparation writes it
+    split: str  # xsub, xview, xset
+    num_classes: int
+    filename: str  # the reference's file name
+    subdir: str  # the reference's folder for this family
+    synthetic: bool = False
+    counterpart: str = ""  # the synthetic stand-in of a real set, or the real set of a synthetic one
+    description: str = ""
+
+    def path(self, data_root: str | Path | None = None) -> Path:
+        """The prepared ``.npz``; synthetic sets are built on first use."""
+        if self.synthetic:
+            from mamp_bench.data.synthetic.builder import synthetic_dir
+
+            return synthetic_dir(self.family) / self.filename
+        root = settings.data_root(data_root)
+        if root is None:
+            raise UserError(
+                f"dataset {self.name!r} needs real data: pass --data-root DIR or set {settings.DATA_ENV} "
+                f"(or use its synthetic stand-in {self.counterpart!r})"
+            )
+        for candidate in (root / self.filename, root / self.subdir / self.filename):
+            if candidate.is_file():
+                return candidate
+        raise UserError(
+            f"{self.filename} not found in {root} or {root / self.subdir}; "
+            f"prepare it with `mamp-bench prepare {self.family} --raw RAW --out {root / self.subdir}`"
+        )
+
+
+_FAMILY = {
+    "ntu60": (60, "NTU60", "ntu", "NTU RGB+D 60"),
+    "ntu120": (120, "NTU120", "ntu120", "NTU RGB+D 120"),
+    "pku1": (51, "PKUv1", "pku_v1", "PKU-MMD Phase I"),
+    "pku2": (51, "PKUv2", "pku_v2", "PKU-MMD Phase II"),
+}
+_SPLIT_FILE = {"xsub": "XSub", "xview": "XView", "xset": "XSet"}
+_REAL = (
+    ("ntu60", "xsub"),
+    ("ntu60", "xview"),
+    ("ntu120", "xsub"),
+    ("ntu120", "xset"),
+    ("pku1", "xsub"),
+    ("pku1", "xview"),
+    ("pku2", "xsub"),
+    ("pku2", "xview"),
+)
+#: Synthetic stand-in of each real benchmark.
+SYNTHETIC_NAME = {
+    "ntu60-xsub": "synthetic-ntu60",
+    "ntu60-xview": "synthetic-ntu60-xview",
+    "ntu120-xsub": "synthetic-ntu120",
+    "ntu120-xset": "synthetic-ntu120-xset",
+    "pku1-xsub": "synthetic-pku",
+    "pku1-xview": "synthetic-pku-xview",
+    "pku2-xsub": "synthetic-pku2",
+    "pku2-xview": "synthetic-pku2-xview",
+}
+
+for _family, _split in _REAL:
+    _classes, _prefix, _subdir, _title = _FAMILY[_family]
+    _name = f"{_family}-{_split}"
+    _file = f"{_prefix}_{_SPLIT_FILE[_split]}.npz"
+    DATASETS.add(
+        _name,
+        DatasetSpec(
+            _name, _family, _split, _classes, _file, _subdir, False, SYNTHETIC_NAME[_name], f"{_title} {_split}"
+        ),
+    )
+    _synth = SYNTHETIC_NAME[_name]
+    DATASETS.add(
+        _synth,
+        DatasetSpec(
+            _synth, _family, _split, _classes, _file, _subdir, True, _name, f"synthetic stand-in for {_title} {_split}"
+        ),
+    )
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    return DATASETS.get(name)
+
+
+def default_dataset(data_root: str | Path | None = None) -> str:
+    """``ntu60-xsub`` when it is prepared under the data root, else ``synthetic-ntu60``."""
+    root = settings.data_root(data_root)
+    if root is not None:
+        spec = DATASETS.get("ntu60-xsub")
+        if (root / spec.filename).is_file() or (root / spec.subdir / spec.filename).is_file():
+            return "ntu60-xsub"
+    return "synthetic-ntu60"
