@@ -1,0 +1,1 @@
+"""Throughput benchmarks (``nox -s bench`` or ``python -m benchmarks``). Not tests: they time things."""

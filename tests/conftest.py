@@ -1,0 +1,48 @@
+"""Shared fixtures: small synthetic raw trees (generated once a session) and the real samples."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MAMP_BENCH_SHARED", REPO.parent / "shared"))
+REAL_SAMPLES = SHARED / "data" / "real-samples"
+NTU_META = SHARED / "data" / "ntu-meta"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep generated data of tests out of the user's cache (shared by the whole session)."""
+    cache = os.environ.get("MAMP_BENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "cache")
+    monkeypatch.setenv("MAMP_BENCH_CACHE", cache)
+    monkeypatch.delenv("MAMP_BENCH_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def real_samples() -> Path:
+    if not REAL_SAMPLES.is_dir():
+        pytest.skip(f"real samples not available at {REAL_SAMPLES}")
+    return REAL_SAMPLES
+
+
+@pytest.fixture(scope="session")
+def ntu60_tree(tmp_path_factory):
+    """A small NTU-60 raw tree with every edge case, and what was written into it."""
+    from mamp_bench.data.synthetic.ntu_tree import write_ntu_tree
+
+    root = tmp_path_factory.mktemp("ntu60_raw")
+    truths = write_ntu_tree(root, "ntu60", clips_per_class=2, seed=1, edge_cases=True, workers=2)
+    return root, truths
+
+
+@pytest.fixture(scope="session")
+def ntu60_prepared(ntu60_tree, tmp_path_factory):
+    from mamp_bench.data.ntu.prepare import prepare_ntu
+
+    root, truths = ntu60_tree
+    out = tmp_path_factory.mktemp("ntu60_out")
+    manifest = prepare_ntu("ntu60", root, out, workers=2, quiet=True)
+    return out, manifest, truths
