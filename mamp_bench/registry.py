@@ -123,9 +123,6 @@ def _is_module(obj: Any) -> bool:
     return isinstance(obj, types.ModuleType)
 
 
-METHODS: Registry[Any] = Registry(
-    "method",
-    "mamp_bench.methods",
-)
+METHODS: Registry[Any] = Registry("method", "mamp_bench.methods", builtins=("mamp_bench.methods",))
 PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols")
 DATASETS: Registry[Any] = Registry("dataset", "mamp_bench.datasets", builtins=("mamp_bench.data.specs",))

@@ -1,0 +1,141 @@
+"""Dataclass configurations: dicts in and out, ``key=value`` overrides with types checked, hashes.
+
+Every run's configuration is a dataclass (nested dataclasses allowed). Overrides name a field by
+its dotted path (``encoder.depth=4``); an unknown key, a value of the wrong type or an invalid
+value fails before any work starts, with the valid keys in the message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from typing import Any, TypeVar
+
+from mamp_bench.errors import UserError
+
+C = TypeVar("C")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Build ``cls`` from a (possibly partial) dict; unknown keys are an error."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise UserError(f"unknown {cls.__name__} keys: {', '.join(sorted(unknown))}")
+    values = {}
+    for name, value in data.items():
+        kind = _dataclass_type(hints[name])
+        values[name] = from_dict(kind, value) if kind is not None and isinstance(value, dict) else value
+        if isinstance(values[name], list) and _origin(hints[name]) is tuple:
+            values[name] = tuple(values[name])
+    return cls(**values)
+
+
+def _origin(hint: Any) -> Any:
+    return typing.get_origin(hint)
+
+
+def _dataclass_type(hint: Any) -> type | None:
+    if dataclasses.is_dataclass(hint):
+        return hint
+    for arg in typing.get_args(hint):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
+
+
+def flat_keys(cls: type, prefix: str = "") -> list[str]:
+    hints = typing.get_type_hints(cls)
+    keys = []
+    for f in dataclasses.fields(cls):
+        sub = _dataclass_type(hints[f.name])
+        keys += flat_keys(sub, f"{prefix}{f.name}.") if sub else [f"{prefix}{f.name}"]
+    return keys
+
+
+def parse_value(text: str, hint: Any, key: str) -> Any:
+    """Turn the text of ``key=text`` into the field's type."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if text.lower() in ("none", "null") and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return parse_value(text, arg, key)
+            except UserError:
+                continue
+        raise UserError(f"{key}={text!r}: expected {hint}")
+    if origin is tuple:
+        items = [t for t in text.strip("()[] ").split(",") if t.strip()]
+        inner = args[0] if args else str
+        return tuple(parse_value(t.strip(), inner, key) for t in items)
+    if hint is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise UserError(f"{key}={text!r}: expected true or false")
+    if hint in (int, float):
+        try:
+            return hint(text) if hint is float else int(text)
+        except ValueError:
+            raise UserError(f"{key}={text!r}: expected {hint.__name__}") from None
+    if hint is str or hint is Any:
+        return text
+    raise UserError(f"{key}: cannot be set from the command line")
+
+
+def apply_overrides(config: C, overrides: dict[str, Any]) -> C:
+    """A copy of ``config`` with dotted-key overrides applied (strings are parsed to the field type)."""
+    for key, value in overrides.items():
+        config = _set(config, key.split("."), value, key)
+    return config
+
+
+def _set(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    name = path[0]
+    if name not in hints:
+        valid = flat_keys(type(obj))
+        close = difflib.get_close_matches(full_key, valid, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"unknown setting {full_key!r}.{hint} Valid: {', '.join(valid)}")
+    if len(path) > 1:
+        child = getattr(obj, name)
+        if not dataclasses.is_dataclass(child):
+            raise UserError(f"unknown setting {full_key!r}: {name} has no sub-settings")
+        return dataclasses.replace(obj, **{name: _set(child, path[1:], value, full_key)})
+    hint = hints[name]
+    if isinstance(value, str):
+        value = parse_value(value, hint, full_key)
+    elif hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    return dataclasses.replace(obj, **{name: value})
+
+
+def parse_set_args(pairs: list[str] | None) -> dict[str, str]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``."""
+    result = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise UserError(f"--set expects key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        result[key.strip()] = value.strip()
+    return result
+
+
+def config_hash(data: Any, length: int = 12) -> str:
+    """Stable short hash of a JSON-able configuration."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
