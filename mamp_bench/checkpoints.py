@@ -1,0 +1,210 @@
+"""Checkpoints: the suite's own format, the official MAMP format, and safe loading of both.
+
+Suite checkpoints are dicts of tensors and plain values (``format: "mamp-bench"``), saved
+atomically. Official MAMP checkpoints (``checkpoint-399.pth``: ``model``, and often
+``optimizer``, ``epoch``, ``scaler``, ``args`` as an ``argparse.Namespace``) are read directly:
+their parameter names are mapped onto this suite's modules. Loading always uses
+``torch.load(weights_only=True)``, with ``argparse.Namespace`` the only extra type allowed, so
+nothing in a checkpoint can run code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import pickle
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mamp_bench.errors import UserError
+
+SUITE_FORMAT = "mamp-bench"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
+    """Atomic ``torch.save``: temporary file, fsync, rename; the previous file stays intact on error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save({"format": SUITE_FORMAT, "format_version": FORMAT_VERSION, **payload}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint as a dict, from a path or an already-loaded dict, loaded safely."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    path = Path(source)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist")
+    data = path.read_bytes()
+    if not data:
+        raise UserError(f"checkpoint {path} is empty")
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pickle protocol.*")
+            checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Unsupported global" in str(exc) or "not an allowed global" in str(exc) or "GLOBAL" in str(exc):
+            raise UserError(
+                f"checkpoint {path} contains objects that could run code when loaded; refused ({first})"
+            ) from None
+        raise UserError(f"checkpoint {path} is not a readable PyTorch checkpoint ({first})") from None
+    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"checkpoint {path} is truncated or not a PyTorch checkpoint ({first[:160]})") from None
+    if not isinstance(checkpoint, dict):
+        raise UserError(f"checkpoint {path} holds a {type(checkpoint).__name__}, expected a dict")
+    return checkpoint
+
+
+def checkpoint_format(checkpoint: Mapping[str, Any]) -> str:
+    """``suite``, ``official`` (a reference checkpoint or bare reference state dict), or error."""
+    if checkpoint.get("format") == SUITE_FORMAT:
+        return "suite"
+    state = checkpoint.get("model", checkpoint)
+    if isinstance(state, Mapping) and any(
+        str(k).removeprefix("module.").startswith(("joints_embed.", "blocks.")) for k in state
+    ):
+        return "official"
+    keys = ", ".join(list(map(str, checkpoint))[:6])
+    raise UserError(f"not a mamp-bench or official MAMP checkpoint (top-level keys: {keys})")
+
+
+def official_to_suite(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename reference parameters onto this suite's modules.
+
+    ``joints_embed.* / pos_embed / temp_embed / blocks.* / norm.*`` -> ``encoder.*``;
+    ``decoder_embed / decoder_blocks / decoder_norm / decoder_pred / decoder_pos_embed /
+    decoder_temp_embed / mask_token`` -> ``decoder.embed / .blocks / .norm / .pred / .pos_embed /
+    .temp_embed / .mask_token``; ``head.*`` stays ``head.*`` (the downstream heads use the
+    reference's names). A ``module.`` prefix from DDP is dropped.
+    """
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key.startswith("decoder_"):
+            new = "decoder." + key[len("decoder_") :]
+        elif key == "mask_token":
+            new = "decoder.mask_token"
+        elif key.startswith("head."):
+            new = key
+        else:
+            new = "encoder." + key
+        out[new] = value
+    return out
+
+
+def suite_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The model state dict of any supported checkpoint, in the suite's names."""
+    fmt = checkpoint_format(checkpoint)
+    if fmt == "suite":
+        return dict(checkpoint["model"])
+    return official_to_suite(checkpoint.get("model", checkpoint))
+
+
+def encoder_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """Only the encoder's parameters (names relative to the encoder)."""
+    state = suite_state(checkpoint)
+    encoder = {k[len("encoder.") :]: v for k, v in state.items() if k.startswith("encoder.")}
+    if not encoder:
+        raise UserError("the checkpoint holds no encoder parameters")
+    return encoder
+
+
+def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str, strict: bool = True) -> None:
+    """``load_state_dict`` with a one-line error that names missing, unexpected and mis-shaped keys."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
+    if shapes or (strict and (missing or unexpected)):
+        parts = []
+        if missing:
+            parts.append(f"missing {_few(missing)}")
+        if unexpected and strict:
+            parts.append(f"unexpected {_few(unexpected)}")
+        if shapes:
+            parts.append(f"wrong shape {_few(shapes)}")
+        raise UserError(f"{what} does not fit this architecture: {'; '.join(parts)}")
+    module.load_state_dict(state, strict=strict)
+
+
+def _few(items: list[str], limit: int = 4) -> str:
+    more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def official_method_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The MaskedPrediction configuration of an official checkpoint, read from its shapes and args."""
+    state = official_to_suite(checkpoint.get("model", checkpoint))
+    args = checkpoint.get("args")
+    model_args = dict(getattr(args, "model_args", None) or {}) if args is not None else {}
+    pos = state.get("encoder.pos_embed")
+    temp = state.get("encoder.temp_embed")
+    if pos is None or temp is None:
+        raise UserError("official checkpoint without pos_embed/temp_embed: not a MAMP transformer")
+    depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
+    decoder_depth = len({k.split(".")[2] for k in state if k.startswith("decoder.blocks.")})
+    t_patch = int(model_args.get("t_patch_size", 4))
+    config: dict[str, Any] = {
+        "encoder": {
+            "dim": int(pos.shape[-1]),
+            "depth": depth,
+            "heads": int(model_args.get("num_heads", 8)),
+            "mlp_ratio": float(model_args.get("mlp_ratio", 4)),
+            "frames": int(temp.shape[1]) * t_patch,
+            "joints": int(pos.shape[2]),
+            "t_patch": t_patch,
+        }
+    }
+    if decoder_depth:
+        config["decoder_depth"] = decoder_depth
+        config["decoder_dim"] = int(state["decoder.embed.weight"].shape[0])
+    if args is not None:
+        if getattr(args, "mask_ratio", None) is not None:
+            config["mask_ratio"] = float(args.mask_ratio)
+        if getattr(args, "motion_aware_tau", None) is not None:
+            config["tau"] = float(args.motion_aware_tau)
+        if "model_mae" in str(getattr(args, "model", "")):
+            config["target"], config["tau"] = "coords", 0.0
+    return config
+
+
+def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """An official checkpoint as a suite checkpoint payload (weights renamed, config inferred)."""
+    state = official_to_suite(checkpoint.get("model", checkpoint))
+    has_decoder = any(k.startswith("decoder.") for k in state)
+    has_head = any(k.startswith("head.") for k in state)
+    kind = "pretrain" if has_decoder else ("classifier" if has_head else "encoder")
+    method = "mae" if "model_mae" in str(getattr(checkpoint.get("args"), "model", "")) else "mamp"
+    return {
+        "kind": kind,
+        "method": method,
+        "method_config": official_method_config(checkpoint),
+        "model": state,
+        "epoch": checkpoint.get("epoch"),
+        "converted_from": "official MAMP checkpoint",
+    }
