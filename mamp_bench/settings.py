@@ -29,3 +29,13 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
     return base / "mamp-bench"
+
+
+RUNS_ENV = "MAMP_BENCH_RUNS"
+
+
+def runs_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Where runs (pretrainings, protocol runs) are written: ``--runs-dir``, ``MAMP_BENCH_RUNS``
+    or ``./runs``."""
+    value = explicit or os.environ.get(RUNS_ENV) or "runs"
+    return Path(value).expanduser()

@@ -61,7 +61,7 @@ def test_test_transform_matches_the_reference_feeder(tmp_path):
     _write(tmp_path / "d.npz", x, y)
     ds = SkeletonDataset(tmp_path / "d.npz", "test")
     for i, valid in enumerate((120, 90, 64, 300)):
-        out, label = ds[i]
+        out, label, _ = ds[i]
         assert out.shape == (3, 120, 25, 2) and out.dtype == torch.float32
         assert label == i % 5
         np.testing.assert_allclose(out.numpy(), _reference_test_clip(x[i]), atol=1e-6, rtol=0)
@@ -115,7 +115,7 @@ def test_augmentation_depends_on_seed_epoch_and_index_only(tmp_path):
     assert torch.equal(a[1][0], b[1][0])
     b.set_epoch(1)
     assert not torch.equal(a[1][0], b[1][0])
-    assert torch.equal(a[(1, 42)][0], b[(1, 42)][0])
+    assert torch.equal(a[(1, 42)][0], b[(1, 42)][0]) and a[(1, 42)][2] == 42
 
 
 @pytest.mark.parametrize(

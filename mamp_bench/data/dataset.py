@@ -12,6 +12,7 @@ from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS
 from mamp_bench.data.npzio import open_npz_array
 from mamp_bench.data.transforms import Compose, test_transform
 from mamp_bench.errors import DataFormatError
+from mamp_bench.seeding import derive_seed
 
 
 def labels_from_one_hot(y: np.ndarray, where: str) -> np.ndarray:
@@ -32,9 +33,9 @@ def labels_from_one_hot(y: np.ndarray, where: str) -> np.ndarray:
 class SkeletonDataset(Dataset):
     """Clips of one split of a prepared ``.npz``.
 
-    ``dataset[i]`` or ``dataset[(i, seed)]`` -> ``(x, label)``: ``x`` float32 tensor (3, T, 25, 2),
-    ``label`` int. With an int index the augmentation is seeded by (seed, epoch, index); a
-    sampler can pass its own per-sample seed instead.
+    ``dataset[i]`` or ``dataset[(i, seed)]`` -> ``(x, label, seed)``: ``x`` float32 tensor
+    (3, T, 25, 2), ``label`` int, ``seed`` the int that seeded this sample's augmentation. With an
+    int index the seed is derived from (dataset seed, epoch, index); a sampler can pass its own.
     """
 
     def __init__(
@@ -80,15 +81,15 @@ class SkeletonDataset(Dataset):
             raise DataFormatError(f"{self.path.name} x_{self.split}[{index}] contains NaN or infinite values")
         return frames.reshape(frames.shape[0], NUM_PERSONS, NUM_JOINTS, 3).transpose(3, 0, 2, 1)
 
-    def __getitem__(self, item) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, item) -> tuple[torch.Tensor, int, int]:
         if isinstance(item, tuple):
             i, seed = item
-            rng = np.random.default_rng(seed)
         else:
             i = item
-            rng = np.random.default_rng((self.seed, self.epoch, int(self.indices[i])))
-        clip = self.transform(self.raw_clip(i), rng)
-        return torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32)), int(self.labels[self.indices[i]])
+            seed = derive_seed(self.seed, self.epoch, int(self.indices[i]))
+        clip = self.transform(self.raw_clip(i), np.random.default_rng(seed))
+        x = torch.from_numpy(np.ascontiguousarray(clip, dtype=np.float32))
+        return x, int(self.labels[self.indices[i]]), int(seed)
 
     def label_array(self) -> np.ndarray:
         return self.labels[self.indices]

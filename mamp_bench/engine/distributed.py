@@ -1,0 +1,77 @@
+"""Process and device context: single process, or DDP under ``torchrun`` (nccl on GPU, gloo on CPU)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from mamp_bench.errors import UserError
+
+
+@dataclass
+class Runtime:
+    device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        """Average a float over processes."""
+        if not self.distributed:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(tensor)
+        return tensor.item() / self.world_size
+
+    def sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.distributed:
+            tensor = tensor.clone()
+            dist.all_reduce(tensor)
+        return tensor
+
+
+def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UserError(f"--device {name}: no CUDA device is available (torch {torch.__version__})")
+        return torch.device("cuda", local_rank if name == "cuda" else torch.device(name).index)
+    if name != "cpu":
+        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
+    return torch.device("cpu")
+
+
+def init_runtime(device: str = "auto") -> Runtime:
+    """Set up this process: DDP when launched by torchrun (WORLD_SIZE > 1), else a single process."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+    return Runtime(dev, rank, world_size, local_rank)
+
+
+def shutdown(runtime: Runtime) -> None:
+    if runtime.distributed and dist.is_initialized():
+        dist.destroy_process_group()

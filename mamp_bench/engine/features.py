@@ -1,0 +1,23 @@
+"""Frozen-encoder passes: features of a whole dataset, without autograd."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+from mamp_bench.data.dataset import SkeletonDataset
+from mamp_bench.models.transformer import SkeletonEncoder
+
+
+@torch.inference_mode()
+def encode_dataset(
+    encoder: SkeletonEncoder, dataset: SkeletonDataset, batch_size: int, device: torch.device, workers: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, D) float32 features (mean over persons, time, joints) and (N,) labels, in dataset order."""
+    encoder.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
+    features, labels = [], []
+    for x, y, _ in loader:
+        features.append(encoder(x.to(device, non_blocking=True)).mean(dim=(1, 2, 3)).float().cpu())
+        labels.append(y)
+    return torch.cat(features), torch.cat(labels)

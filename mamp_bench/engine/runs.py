@@ -1,0 +1,148 @@
+"""Run folders: a configuration, a JSON-lines log, checkpoints and a summary, keyed by a hash."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mamp_bench import __version__
+from mamp_bench.fileio import write_json
+
+
+def environment(runtime=None) -> dict[str, Any]:
+    """What produced a run: versions, commit, device and process count."""
+    env = {
+        "suite_version": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+    }
+    if runtime is not None:
+        env["device"] = str(runtime.device)
+        env["device_name"] = (
+            torch.cuda.get_device_name(runtime.device)
+            if runtime.device.type == "cuda"
+            else platform.processor() or "cpu"
+        )
+        env["processes"] = runtime.world_size
+        env["threads"] = torch.get_num_threads()
+    return env
+
+
+def git_commit() -> str | None:
+    here = Path(__file__).resolve().parents[2]
+    if not (here / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+class RunDir:
+    """One run's folder: ``config.json``, ``log.jsonl``, checkpoints, ``summary.json``."""
+
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path)
+
+    @property
+    def finished(self) -> bool:
+        summary = self.summary()
+        return bool(summary and summary.get("finished"))
+
+    def summary(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.path / "summary.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        write_json(self.path / "config.json", config)
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json(self.path / "summary.json", summary)
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **record}
+        with open(self.path / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def log_records(self) -> list[dict[str, Any]]:
+        path = self.path / "log.jsonl"
+        if not path.is_file():
+            return []
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a torn last line after a crash
+        return records
+
+    def truncate_log(self, last_epoch: int) -> None:
+        """Drop log lines of epochs after ``last_epoch`` (work that a resume will redo)."""
+        kept = [r for r in self.log_records() if r.get("epoch", -1) <= last_epoch]
+        path = self.path / "log.jsonl"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        os.replace(tmp, path)
+
+
+class Throughput:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.samples = 0
+
+    def add(self, n: int) -> None:
+        self.samples += n
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    @property
+    def rate(self) -> float:
+        return self.samples / max(self.seconds, 1e-9)
+
+
+def progress_bar(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not (enabled and console.is_terminal),
+        transient=False,
+    )
+
+
+def echo(message: str, enabled: bool = True) -> None:
+    if enabled:
+        print(message, file=sys.stderr, flush=True)

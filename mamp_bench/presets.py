@@ -1,0 +1,35 @@
+"""Scales: ``paper`` is the published recipe; ``smoke`` is a small model and short schedule that
+runs the whole pipeline on a laptop CPU in minutes (its numbers are for checking the pipeline and
+comparing methods among themselves, not against the paper)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mamp_bench.errors import UserError
+
+SCALES = ("smoke", "paper")
+
+#: pretraining overrides per scale (the paper's are the PretrainConfig defaults)
+PRETRAIN: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "smoke": {"epochs": 12, "warmup_epochs": 2, "batch_size": 32},
+}
+
+#: method overrides per scale, applied to every method's configuration that has these fields
+METHOD: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "smoke": {
+        "encoder.dim": 64,
+        "encoder.depth": 4,
+        "encoder.heads": 4,
+        "decoder_dim": 64,
+        "decoder_depth": 1,
+    },
+}
+
+
+def check_scale(scale: str) -> str:
+    if scale not in SCALES:
+        raise UserError(f"unknown scale {scale!r}; valid: {', '.join(SCALES)}")
+    return scale
