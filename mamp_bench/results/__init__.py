@@ -1,0 +1,1 @@
+"""Result records, the results store, published numbers and the leaderboard tables."""
