@@ -16,7 +16,18 @@ import traceback
 from mamp_bench import __version__
 from mamp_bench.errors import UserError
 
-COMMANDS = ("list", "prepare", "synth", "pretrain", "run", "extract-features", "convert-checkpoint")
+COMMANDS = (
+    "list",
+    "prepare",
+    "synth",
+    "pretrain",
+    "run",
+    "table",
+    "plot",
+    "reproduce",
+    "extract-features",
+    "convert-checkpoint",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

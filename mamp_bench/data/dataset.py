@@ -66,6 +66,7 @@ class SkeletonDataset(Dataset):
         self.transform = transform if transform is not None else test_transform()
         self.seed = seed
         self.epoch = 0
+        self._checked: set[int] = set()  # clips already checked for NaN / inf
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -77,8 +78,10 @@ class SkeletonDataset(Dataset):
         """(3, T, 25, 2) float32 array of clip ``i`` (of this view), before any transform."""
         index = int(self.indices[i])
         frames = np.asarray(self.data[index], dtype=np.float32)
-        if not np.isfinite(frames).all():
-            raise DataFormatError(f"{self.path.name} x_{self.split}[{index}] contains NaN or infinite values")
+        if index not in self._checked:  # once per clip and process: the file is read-only
+            if not np.isfinite(frames).all():
+                raise DataFormatError(f"{self.path.name} x_{self.split}[{index}] contains NaN or infinite values")
+            self._checked.add(index)
         return frames.reshape(frames.shape[0], NUM_PERSONS, NUM_JOINTS, 3).transpose(3, 0, 2, 1)
 
     def __getitem__(self, item) -> tuple[torch.Tensor, int, int]:

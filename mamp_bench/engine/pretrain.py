@@ -58,7 +58,7 @@ class PretrainConfig:
     max_clips: int = 0  # train on the first N clips only (0: all)
     amp: str = "none"  # "none" or "bf16" (autocast)
     checkpoint_every: int = 20
-    workers: int = 2  # DataLoader worker processes
+    workers: int = -1  # DataLoader worker processes (-1: 0 on a CPU, where they compete with the step; 8 on GPU)
     micro_batch: int = -1  # split each step into chunks of this many clips (-1: auto, 0: never)
     compile: bool = False  # torch.compile the method
     method_overrides: dict[str, Any] = field(default_factory=dict)
@@ -75,7 +75,7 @@ class PretrainConfig:
             (self.amp in ("none", "bf16"), f"amp must be 'none' or 'bf16', got {self.amp!r}"),
             (self.window % 4 == 0 and self.window > 0, f"window must be a positive multiple of 4, got {self.window}"),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
-            (self.workers >= 0, "workers must be >= 0"),
+            (self.workers >= -1, "workers must be >= 0, or -1 for automatic"),
             (self.max_clips >= 0, "max_clips must be >= 0"),
             (self.micro_batch >= -1, "micro_batch must be -1 (auto), 0 (off) or a positive chunk size"),
         ]
@@ -150,13 +150,16 @@ def pretrain(
     if len(dataset) < config.batch_size:
         raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
     sampler = ShardedSampler(len(dataset), config.batch_size, runtime.rank, runtime.world_size, config.seed)
+    workers = (
+        config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0)
+    )
     loader = DataLoader(
         dataset,
         batch_size=config.batch_size // runtime.world_size,
         sampler=sampler,
-        num_workers=config.workers,
+        num_workers=workers,
         pin_memory=runtime.device.type == "cuda",
-        persistent_workers=config.workers > 0,
+        persistent_workers=workers > 0,
         drop_last=True,
     )
 

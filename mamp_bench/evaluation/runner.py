@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from mamp_bench import __version__
-from mamp_bench.config import apply_overrides, config_hash, to_dict
+from mamp_bench.config import apply_overrides, config_hash, from_dict, to_dict
 from mamp_bench.data.specs import SYNTHETIC_NAME, DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
 from mamp_bench.engine.runs import RunDir, echo, environment
@@ -86,95 +86,112 @@ def resolve_datasets(request: RunRequest, protocol_cls) -> tuple[DatasetSpec, Da
     return target, target
 
 
-def encoder_config_for(method: str, family: str, scale: str, overrides: dict[str, str]) -> EncoderConfig:
-    """The encoder a method would pretrain at this scale (for scratch and random-init runs)."""
+def encoder_config_for(
+    method: str, family: str, scale: str, overrides: dict[str, str], pretrain_overrides: dict[str, str]
+) -> EncoderConfig:
+    """The encoder a method would pretrain at this scale (for scratch and random-init runs),
+    including the scale's input window (``pretrain.window``)."""
     from mamp_bench.cli.cmd_pretrain import _applicable_method_overrides
+    from mamp_bench.engine.pretrain import PretrainConfig
+    from mamp_bench.presets import PRETRAIN
 
     cls = METHODS.get(method)
     config = apply_overrides(
         cls.default_config(family), {**_applicable_method_overrides(method, METHOD[scale]), **overrides}
     )
-    return config.encoder
+    window = apply_overrides(PretrainConfig(), {**PRETRAIN[scale], **pretrain_overrides}).window
+    return apply_overrides(config.encoder, {"frames": window})
 
 
-def run(request: RunRequest) -> dict[str, Any]:
-    started = time.time()
+@dataclass
+class RunPlan:
+    """What a run will do, worked out without doing it (the reproduce matrix uses it to skip)."""
+
+    request: RunRequest
+    scale: str
+    protocol_cls: Any
+    target: DatasetSpec
+    source: DatasetSpec
+    config: Any  # the protocol's hyperparameters
+    pretrain_config: Any | None  # PretrainConfig when the method is pretrained first
+    encoder_info: dict[str, Any]
+    digest: str
+    settings: dict[str, Any]
+    run: RunDir
+
+
+def plan_run(request: RunRequest) -> RunPlan:
     scale = check_scale(request.scale)
     protocol_cls = PROTOCOLS.get(request.protocol)
     method_cls = METHODS.get(request.method)
     target, source = resolve_datasets(request, protocol_cls)
     proto_sets, pretrain_sets, method_sets = split_sets(request.sets)
     config = protocol_cls.config(target.family, scale, proto_sets)
-    runtime = init_runtime(request.device)
-    show = runtime.is_main and not request.quiet
-
     pretrain_seed = request.seed if request.pretrain_seed is None else request.pretrain_seed
-    encoder_info: dict[str, Any]
+    pretrain_config = None
     if request.checkpoint:
-        from mamp_bench.api import load_encoder
-
         checkpoint = Path(request.checkpoint)
-        load_encoder(checkpoint)  # fail now, with the message, if it is not usable
+        if not checkpoint.is_file():
+            raise UserError(f"checkpoint {checkpoint} does not exist")
         encoder_info = {
             "kind": "checkpoint",
             "checkpoint": str(checkpoint),
             "checkpoint_sha256": sha256_file(checkpoint),
         }
-
-        def make_encoder() -> SkeletonEncoder:
-            return load_encoder(checkpoint)
-
-    elif protocol_cls.uses_pretraining and getattr(method_cls, "pretrainable", True):
-        from mamp_bench.api import load_encoder
+    elif protocol_cls.uses_pretraining and method_cls.pretrainable:
         from mamp_bench.cli.cmd_pretrain import build_config
-        from mamp_bench.engine.pretrain import finished_checkpoint, job_spec, pretrain
+        from mamp_bench.engine.pretrain import job_spec
 
-        pconfig = build_config(request.method, source.name, scale, pretrain_seed, {**pretrain_sets,
-                               **{f"method.{k}": v for k, v in method_sets.items()}})  # fmt: skip
-        run_path = pretrain(
-            pconfig, data_root=request.data_root, runs_root=request.runs_dir, resume=True, device=request.device,
-            quiet=request.quiet,
-        )  # fmt: skip
-        checkpoint = finished_checkpoint(run_path)
+        method_keys = {f"method.{k}": v for k, v in method_sets.items()}
+        pretrain_config = build_config(
+            request.method, source.name, scale, pretrain_seed, {**pretrain_sets, **method_keys}
+        )
+        spec = job_spec(pretrain_config)
         encoder_info = {
             "kind": "pretrained",
             "pretrain_dataset": source.name,
             "pretrain_seed": pretrain_seed,
-            "pretrain_hash": config_hash(job_spec(pconfig)),
-            "pretrain_config": job_spec(pconfig),
-            "pretrain_run": str(run_path),
-            "checkpoint": str(checkpoint),
-            "checkpoint_sha256": sha256_file(checkpoint),
+            "pretrain_hash": config_hash(spec),
+            "pretrain_config": spec,
         }
-
-        def make_encoder() -> SkeletonEncoder:
-            return load_encoder(checkpoint)
-
     else:
-        enc_config = encoder_config_for(request.method, source.family, scale, method_sets)
+        enc_config = encoder_config_for(request.method, source.family, scale, method_sets, pretrain_sets)
         encoder_info = {"kind": "random-init", "encoder_config": to_dict(enc_config), "init_seed": pretrain_seed}
-
-        def make_encoder() -> SkeletonEncoder:
-            torch.manual_seed(pretrain_seed)
-            return SkeletonEncoder(enc_config)
-
     spec = {
         "protocol": request.protocol,
         "method": request.method,
         "dataset": target.name,
         "scale": scale,
         "protocol_config": to_dict(config),
-        "encoder": {k: v for k, v in encoder_info.items() if k not in ("pretrain_run", "checkpoint")},
+        "encoder": {k: v for k, v in encoder_info.items() if k != "checkpoint"},
     }
     digest = config_hash(spec)
-    run = RunDir(
-        runs_dir(request.runs_dir) / request.protocol / f"{request.method}-{target.name}-{digest}-s{request.seed}"
-    )
+    folder = runs_dir(request.runs_dir) / request.protocol / f"{request.method}-{target.name}-{digest}-s{request.seed}"
+    return RunPlan(
+        request, scale, protocol_cls, target, source, config, pretrain_config, encoder_info, digest,
+        _settings(request, config, encoder_info), RunDir(folder),
+    )  # fmt: skip
+
+
+def existing_record(plan: RunPlan) -> dict[str, Any] | None:
+    r = plan.request
+    return ResultsStore(r.results_dir).find(r.protocol, plan.target.name, r.method, plan.digest, r.seed)
+
+
+def run(request: RunRequest) -> dict[str, Any]:
+    """Pretrain if needed, run the protocol, write the record; return it."""
+    started = time.time()
+    plan = plan_run(request)
+    runtime = init_runtime(request.device)
+    show = runtime.is_main and not request.quiet
     store = ResultsStore(request.results_dir)
-    existing = store.find(request.protocol, target.name, request.method, digest, request.seed)
+    existing = existing_record(plan)
     if existing is not None and not request.force:
         echo(f"already done: {store.path_for(existing)} (use --force to run again)", show)
         return existing
+    encoder_info = dict(plan.encoder_info)
+    make_encoder = _encoder_factory(plan, encoder_info)
+    run = plan.run
     last = run.path / "checkpoint-last.pth"
     if last.exists() and not (request.resume or request.force):
         raise UserError(f"an unfinished {request.protocol} run exists in {run.path}; pass --resume to continue it")
@@ -182,7 +199,9 @@ def run(request: RunRequest) -> dict[str, Any]:
         for old in ("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json"):
             (run.path / old).unlink(missing_ok=True)
     if runtime.is_main:
-        run.write_config({**spec, "config_hash": digest, "seed": request.seed, "environment": environment(runtime)})
+        run.write_config({"config_hash": plan.digest, "seed": request.seed, "settings": plan.settings,
+                          "environment": environment(runtime)})  # fmt: skip
+    target = plan.target
     echo(f"{request.protocol} of {request.method} on {target.name} (seed {request.seed}) -> {run.path}", show)
     ctx = ProtocolContext(
         dataset=target,
@@ -194,7 +213,7 @@ def run(request: RunRequest) -> dict[str, Any]:
         resume=request.resume,
         show=show,
     )
-    metrics = protocol_cls().run(ctx, config)
+    metrics = plan.protocol_cls().run(ctx, plan.config)
     record = {
         "method": request.method,
         "protocol": request.protocol,
@@ -202,11 +221,13 @@ def run(request: RunRequest) -> dict[str, Any]:
         "family": target.family,
         "split": target.split,
         "synthetic": target.synthetic,
-        "source_dataset": source.name if source.name != target.name else None,
+        "source_dataset": plan.source.name if plan.source.name != target.name else None,
         "seed": request.seed,
-        "scale": scale,
-        "config_hash": digest,
-        "protocol_config": to_dict(config),
+        "scale": plan.scale,
+        "config_hash": plan.digest,
+        "setting_hash": config_hash(plan.settings),
+        "settings": plan.settings,
+        "protocol_config": to_dict(plan.config),
         "encoder": encoder_info,
         "metrics": metrics,
         "extras": ctx.extras,
@@ -224,6 +245,59 @@ def run(request: RunRequest) -> dict[str, Any]:
             print_record(record)
     runtime.barrier()
     return record
+
+
+def _encoder_factory(plan: RunPlan, encoder_info: dict[str, Any]):
+    """Pretrain when the plan says so (or reuse the pretraining); a function giving fresh encoders."""
+    from mamp_bench.api import load_encoder
+
+    request = plan.request
+    if encoder_info["kind"] == "checkpoint":
+        checkpoint = Path(encoder_info["checkpoint"])
+        load_encoder(checkpoint)  # fail now, with the message, if it is not usable
+        return lambda: load_encoder(checkpoint)
+    if encoder_info["kind"] == "pretrained":
+        from mamp_bench.engine.pretrain import finished_checkpoint, pretrain
+
+        run_path = pretrain(plan.pretrain_config, data_root=request.data_root, runs_root=request.runs_dir, resume=True,
+                            device=request.device, quiet=request.quiet)  # fmt: skip
+        checkpoint = finished_checkpoint(run_path)
+        encoder_info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint),
+                            checkpoint_sha256=sha256_file(checkpoint))  # fmt: skip
+        return lambda: load_encoder(checkpoint)
+    enc_config = from_dict(EncoderConfig, encoder_info["encoder_config"])
+    seed = encoder_info["init_seed"]
+
+    def fresh() -> SkeletonEncoder:
+        torch.manual_seed(seed)
+        return SkeletonEncoder(enc_config)
+
+    return fresh
+
+
+def _settings(request: RunRequest, config, encoder_info: dict[str, Any]) -> dict[str, Any]:
+    """What defines a row of a table: everything but the seeds (flat ``key: value`` pairs)."""
+    flat: dict[str, Any] = {f"protocol.{k}": v for k, v in to_dict(config).items()}
+    pretrain = encoder_info.get("pretrain_config")
+    if pretrain:
+        flat.update({f"pretrain.{k}": v for k, v in pretrain["pretrain"].items() if k != "seed"})
+        flat.update(_flatten(pretrain["method_config"], "method."))
+    if encoder_info.get("kind") == "checkpoint":
+        flat["checkpoint_sha256"] = encoder_info["checkpoint_sha256"]
+    if encoder_info.get("kind") == "random-init":
+        flat.update(_flatten(encoder_info["encoder_config"], "method.encoder."))
+    flat.update({"protocol": request.protocol, "method": request.method, "scale": request.scale})
+    return flat
+
+
+def _flatten(data: dict[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def print_record(record: dict[str, Any]) -> None:

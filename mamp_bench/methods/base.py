@@ -7,6 +7,7 @@ loss. Methods with a momentum (EMA) network update it in ``after_step``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ class PretrainOutput:
     #: what ``loss`` averages over (e.g. the number of masked tokens); lets the engine split a
     #: batch into micro-batches and still apply exactly the full batch's gradient
     weight: float | None = None
+    extras: dict[str, float] = dataclasses.field(default_factory=dict)  # logged, e.g. an accuracy
 
 
 class PretrainMethod(nn.Module):
@@ -37,6 +39,10 @@ class PretrainMethod(nn.Module):
     description: ClassVar[str] = ""
     #: the loss is a weighted mean over independent items (so micro-batches are exact)
     micro_batches: ClassVar[bool] = False
+    #: False for methods with nothing to pretrain (the protocols then use a fresh encoder)
+    pretrainable: ClassVar[bool] = True
+    #: name of this method's rows in the published results (``reported.csv``), if any
+    reported_as: ClassVar[str | None] = None
 
     encoder: SkeletonEncoder
 

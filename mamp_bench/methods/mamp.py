@@ -19,3 +19,4 @@ class MAMP(MaskedPrediction):
     """Masked motion prediction with motion-aware masking (ICCV 2023)."""
 
     description = "MAMP: masked motion prediction, motion-aware masking (ICCV 2023)"
+    reported_as = "MAMP"

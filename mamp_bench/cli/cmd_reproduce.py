@@ -1,0 +1,99 @@
+"""``mamp-bench reproduce``: run the paper's matrix (smoke scale on synthetic data by default) and
+regenerate the tables; finished jobs are skipped, so an interrupted reproduction resumes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mamp_bench.presets import SCALES
+from mamp_bench.reproduce.executors import EXECUTORS
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "reproduce",
+        help="run the whole matrix (methods x protocols x datasets x seeds) and write the tables",
+        description=(
+            "Run the job matrix of the paper's tables and regenerate results/*.md. Smoke scale (default) runs on "
+            "the synthetic stand-ins; --scale paper --data-root DIR runs the published recipe on real data. "
+            "Pretrainings run first (each once), then the protocols; finished jobs are skipped. --dry-run prints "
+            "the plan with an estimated cost. --executor torchrun runs each job on --gpus GPUs; slurm submits "
+            "job arrays through submitit (local: submitit's local executor)."
+        ),
+    )
+    parser.add_argument("--scale", default="smoke", choices=SCALES)
+    parser.add_argument("--data-root", help="prepared real datasets (paper scale)")
+    parser.add_argument("--runs-dir", help="runs folder (or MAMP_BENCH_RUNS; default ./runs)")
+    parser.add_argument("--results-dir", help="results store and tables (or MAMP_BENCH_RESULTS; default ./results)")
+    parser.add_argument("--executor", default="inprocess", choices=EXECUTORS)
+    parser.add_argument("--gpus", type=int, default=1, help="GPUs (processes) per job for torchrun and slurm")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--groups", help="comma-separated: main,finetune,semi,transfer,ablation (default: all)")
+    parser.add_argument("--methods", help="comma-separated subset of the methods")
+    parser.add_argument("--seeds", help="comma-separated seeds for linear and k-NN (default 0,1,2 smoke, 0 paper)")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost, run nothing")
+    parser.add_argument("--slurm-partition")
+    parser.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per Slurm task")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    import torch
+
+    from mamp_bench.errors import UserError
+    from mamp_bench.reproduce.executors import ExecutorConfig
+    from mamp_bench.reproduce.matrix import PAPER, SMOKE, build_matrix, select
+    from mamp_bench.reproduce.plan import make_plan
+    from mamp_bench.reproduce.runner import execute, print_plan
+    from mamp_bench.results.store import results_root
+    from mamp_bench.settings import runs_dir
+
+    spec = SMOKE if args.scale == "smoke" else PAPER
+    if args.seeds:
+        try:
+            spec = dataclasses.replace(spec, seeds=tuple(int(s) for s in args.seeds.split(",")))
+        except ValueError:
+            raise UserError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
+    if args.scale == "paper" and not args.data_root:
+        import os
+
+        if not os.environ.get("MAMP_BENCH_DATA"):
+            raise UserError("--scale paper runs on real data: pass --data-root DIR (or set MAMP_BENCH_DATA)")
+    jobs = build_matrix(spec, synthetic=args.scale == "smoke")
+    groups = tuple(args.groups.split(",")) if args.groups else None
+    methods = tuple(args.methods.split(",")) if args.methods else None
+    jobs = select(jobs, methods, groups)
+    if not jobs:
+        raise UserError("the selection leaves no job to run")
+    common = {"data_root": args.data_root, "runs_dir": args.runs_dir, "results_dir": args.results_dir}
+    device_kind = (
+        "cuda" if (args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())) else "cpu"
+    )
+    plan = make_plan(jobs, args.scale, common, device_kind)
+    print_plan(plan, args.scale, device_kind)
+    if args.dry_run:
+        return 0
+    argv_common = ["--scale", args.scale, "--device", args.device, "--quiet"]
+    for flag, value in (
+        ("--data-root", args.data_root),
+        ("--runs-dir", args.runs_dir),
+        ("--results-dir", args.results_dir),
+    ):
+        if value:
+            argv_common += [flag, value]
+    executor = ExecutorConfig(
+        args.executor, args.gpus, runs_dir(args.runs_dir) / "submitit", args.slurm_partition, args.slurm_time
+    )
+    failures = execute(plan, argv_common, executor)
+    from mamp_bench.reproduce.tables_out import write_tables
+    from mamp_bench.results.frame import load_results
+
+    tables = results_root(args.results_dir)
+    for path in write_tables(load_results(args.results_dir), Path(tables), args.scale):
+        print(f"wrote {path}")
+    if failures:
+        raise UserError(f"{len(failures)} job(s) failed: " + "; ".join(f"{j.describe()}: {e}" for j, e in failures[:5]))
+    return 0

@@ -1,0 +1,61 @@
+"""``mamp-bench table``: paper-style leaderboards from the results store beside published numbers."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mamp_bench.presets import SCALES
+from mamp_bench.results.tables import LAYOUTS
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "table",
+        help="print a paper-style results table (measured rows beside the published ones)",
+        description=(
+            "Aggregate the results store into the paper's table layout: measured rows as mean ± std over seeds "
+            "(number of seeds), reported rows with their sources, the gap of a measured row to its published "
+            "counterpart, — for cells with no run. --compare A B runs a paired t-test over the seeds both methods "
+            "were run with."
+        ),
+    )
+    parser.add_argument("--protocol", required=True, choices=sorted(LAYOUTS))
+    parser.add_argument("--format", default="rich", choices=("markdown", "latex", "csv", "rich"))
+    parser.add_argument("--scale", choices=SCALES, help="only measured rows of this scale")
+    parser.add_argument(
+        "--metric", default="best", choices=("best", "final"), help="best-over-epochs (as the paper) or final"
+    )
+    parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
+    parser.add_argument("--no-reported", action="store_true", help="leave out the published rows")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired significance test of method A against B")
+    parser.add_argument("--out", help="write to this file instead of the terminal")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mamp_bench.errors import UserError
+    from mamp_bench.fileio import atomic_write
+    from mamp_bench.results.frame import load_results
+    from mamp_bench.results.tables import build_table, compare, print_rich, render, render_comparison
+
+    frame = load_results(args.results_dir)
+    metric = "top1_best" if args.metric == "best" else "top1_final"
+    if args.compare:
+        a, b = args.compare
+        for method in (a, b):
+            if method not in set(frame["method"]):
+                raise UserError(f"no record of method {method!r} in the results store")
+        text = render_comparison(compare(frame, args.protocol, a, b, args.scale, metric), a, b)
+    else:
+        table = build_table(args.protocol, frame, args.scale, metric, include_reported=not args.no_reported)
+        if args.format == "rich" and not args.out:
+            print_rich(table)
+            return 0
+        text = render(table, "markdown" if args.format == "rich" else args.format)
+    if args.out:
+        with atomic_write(Path(args.out), "w") as handle:
+            handle.write(text)
+    else:
+        print(text, end="")
+    return 0

@@ -1,0 +1,151 @@
+"""Results store, published numbers, tables (golden Markdown on fixed records), comparisons, plots."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mamp_bench.cli import main
+from mamp_bench.results.frame import load_results
+from mamp_bench.results.reported import reported
+from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.tables import build_table, compare, render
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def record(method, protocol, dataset, family, split, seed, best, final, fraction=None, source=None, scale="paper"):
+    settings = {"method": method, "protocol": protocol, "scale": scale}
+    return {
+        "method": method, "protocol": protocol, "dataset": dataset, "family": family, "split": split,
+        "synthetic": dataset.startswith("synthetic"), "source_dataset": source, "seed": seed, "scale": scale,
+        "config_hash": f"{method}{protocol}{dataset}{fraction}{seed}".replace(".", ""), "setting_hash": f"{method}-{fraction}",
+        "settings": settings, "protocol_config": {"fraction": fraction} if fraction else {},
+        "metrics": {"top1_best": best, "top1_final": final, "top5_final": 99.0}, "environment": {"device": "cpu"},
+    }  # fmt: skip
+
+
+def fixed_store(root):
+    store = ResultsStore(root)
+    for seed, (a, b) in enumerate([(84.0, 83.5), (84.6, 84.1), (84.2, 83.9)]):
+        store.write(record("mamp", "linear", "ntu60-xsub", "ntu60", "xsub", seed, a, b))
+        store.write(record("mae", "linear", "ntu60-xsub", "ntu60", "xsub", seed, a - 6, b - 6.2))
+    store.write(record("mamp", "linear", "pku2-xsub", "pku2", "xsub", 0, 52.0, 51.0))
+    store.write(record("mamp", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 60.0, 59.0, scale="smoke"))
+    for seed in (0, 1):
+        store.write(record("mamp", "semi", "ntu60-xsub", "ntu60", "xsub", seed, 65.0 + seed, 64.0, fraction=0.01))
+    store.write(record("mamp", "transfer", "pku2-xsub", "pku2", "xsub", 0, 70.0, 69.5, source="ntu60-xsub"))
+    return store
+
+
+def test_store_roundtrip_and_identity(tmp_path):
+    store = fixed_store(tmp_path)
+    records = store.records()
+    assert len(records) == 11
+    path = store.path_for(records[0])
+    assert path.relative_to(tmp_path).parts[:2] == ("records", records[0]["protocol"])
+    found = store.find("mamp" and "linear", "ntu60-xsub", "mamp", records[0]["config_hash"], records[0]["seed"])
+    assert found is None or found["method"] == "mamp"
+    frame = load_results(tmp_path)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 11
+    assert set(frame["protocol"]) == {"linear", "semi", "transfer"}
+
+
+def test_corrupt_and_tampered_records_are_skipped(tmp_path):
+    store = fixed_store(tmp_path)
+    victim = sorted((tmp_path / "records").rglob("*.json"))[0]
+    data = json.loads(victim.read_text())
+    data["metrics"]["top1_best"] = 99.9
+    victim.write_text(json.dumps(data))
+    other = sorted((tmp_path / "records").rglob("*.json"))[1]
+    other.write_text(other.read_text()[:50])
+    assert len(store.records()) == 9
+    assert {p for p, _ in store.invalid()} == {victim, other}
+
+
+def _writer(root, index):
+    store = ResultsStore(root)
+    for i in range(20):
+        store.write(record("mamp", "knn", "ntu60-xsub", "ntu60", "xsub", index * 100 + i, 50.0, 50.0))
+
+
+def test_concurrent_writers_both_land(tmp_path):
+    processes = [mp.get_context("fork").Process(target=_writer, args=(tmp_path, k)) for k in range(2)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    assert len(ResultsStore(tmp_path).records()) == 40 and not ResultsStore(tmp_path).invalid()
+
+
+def test_reported_numbers_keep_paper_and_checkpoint_apart():
+    rep = reported()
+    paper = rep[(rep["method"] == "MAMP") & (rep["protocol"] == "linear") & (rep["dataset"] == "ntu60")]
+    ckpt = rep[(rep["method"] == "MAMP-README-ckpt") & (rep["protocol"] == "linear") & (rep["dataset"] == "ntu60")]
+    assert set(paper["value"]) == {84.9, 89.1} and set(ckpt["value"]) == {85.0, 89.0}
+    assert rep["source"].notna().all() and (rep["verified"] == "yes").all()
+
+
+@pytest.mark.parametrize("protocol", ["linear", "semi", "transfer"])
+def test_golden_markdown(protocol, tmp_path):
+    fixed_store(tmp_path)
+    text = render(build_table(protocol, load_results(tmp_path), include_reported=False), "markdown")
+    golden = GOLDEN / f"{protocol}.md"
+    if not golden.exists():  # pragma: no cover - written once, then compared
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert text == golden.read_text()
+
+
+def test_reported_rows_and_gap(tmp_path):
+    fixed_store(tmp_path)
+    table = build_table("linear", load_results(tmp_path), scale="paper")
+    mamp = next(r for r in table.rows if r.kind == "measured" and r.method == "mamp")
+    assert mamp.gaps[0] == pytest.approx((84.0 + 84.6 + 84.2) / 3 - 84.9)
+    assert mamp.gaps[5] == pytest.approx(52.0 - 53.8)
+    reported_mamp = next(r for r in table.rows if r.kind == "reported" and r.label == "MAMP")
+    assert reported_mamp.cells[0].reported == 84.9
+    text = render(table, "markdown")
+    assert "84.3 ± 0.3 (3)" in text and "—" in text and "-0.8 (2)" not in text
+
+
+def test_paired_comparison(tmp_path):
+    fixed_store(tmp_path)
+    rows = compare(load_results(tmp_path), "linear", "mamp", "mae", scale="paper")
+    (row,) = [r for r in rows if r.column == "NTU-60 xsub"]
+    assert row.n == 3 and row.mean_difference == pytest.approx(6.0) and row.p is None  # identical differences
+
+
+def test_table_and_compare_commands(tmp_path, capsys):
+    fixed_store(tmp_path)
+    for fmt in ("markdown", "latex", "csv"):
+        assert main(["table", "--protocol", "linear", "--format", fmt, "--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "84.9" in out and r"$\pm$" in out and "gap_vs_reported" in out
+    assert main(["table", "--protocol", "linear", "--compare", "mamp", "mae", "--results-dir", str(tmp_path)]) == 0
+    assert "paired seeds" in capsys.readouterr().out
+    assert main(["table", "--protocol", "linear", "--compare", "mamp", "nope", "--results-dir", str(tmp_path)]) == 2
+
+
+def test_plot_writes_pngs(tmp_path, capsys):
+    fixed_store(tmp_path / "results")
+    run = tmp_path / "runs" / "pretrain" / "mamp-x-abc"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"pretrain": {"method": "mamp"}}))
+    (run / "log.jsonl").write_text("".join(json.dumps({"epoch": e, "loss": 1 / (e + 1)}) + "\n" for e in range(5)))
+    args = [
+        "plot",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--out",
+        str(tmp_path / "fig"),
+    ]
+    assert main(args) == 0
+    for name in ("pretrain_loss.png", "semi_fraction.png"):
+        assert (tmp_path / "fig" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
