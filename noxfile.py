@@ -49,3 +49,12 @@ def bench(session: nox.Session) -> None:
     """Throughput benchmarks; prints tables (medians and spreads, the machine named)."""
     install_suite(session)
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def reproduce(session: nox.Session) -> None:
+    """The paper's matrix: smoke scale on the synthetic data by default (regenerates results/*.md);
+    ``nox -s reproduce -- --scale paper --data-root DIR`` for the published recipe on real data."""
+    install_suite(session)
+    session.run("mamp-bench", "reproduce", *session.posargs)
+    session.run("mamp-bench", "plot", "--out", "results/figures")

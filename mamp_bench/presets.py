@@ -13,7 +13,7 @@ SCALES = ("smoke", "paper")
 #: pretraining overrides per scale (the paper's are the PretrainConfig defaults)
 PRETRAIN: dict[str, dict[str, Any]] = {
     "paper": {},
-    "smoke": {"epochs": 40, "warmup_epochs": 2, "batch_size": 16, "window": 40, "micro_batch": 0},
+    "smoke": {"epochs": 35, "warmup_epochs": 2, "batch_size": 16, "window": 40, "micro_batch": 0},
 }
 
 #: method overrides per scale, applied to every method's configuration that has these fields

@@ -67,8 +67,8 @@ def test_second_invocation_skips_finished_jobs(tmp_path, capsys):
 
 
 def test_submitit_local_executor_runs_a_stage(ntu60_prepared, tmp_path):
-    jobs = [Job("run", "random-init", "knn", "ntu60-xsub", seed, {"method.encoder.dim": "32", "method.encoder.depth": "1",
-                "method.encoder.heads": "2"}) for seed in (0, 1)]  # fmt: skip
+    tiny = {"method.encoder.dim": "32", "method.encoder.depth": "1", "method.encoder.heads": "2"}
+    jobs = [Job("run", "random-init", "knn", "ntu60-xsub", seed, tiny) for seed in (0, 1)]
     common = ["--scale", "smoke", "--device", "cpu", "--quiet", "--data-root", str(ntu60_prepared[0]),
               "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]  # fmt: skip
     results = run_stage(jobs, common, ExecutorConfig("local", folder=tmp_path / "submitit", slurm_time_min=10))
@@ -77,3 +77,27 @@ def test_submitit_local_executor_runs_a_stage(ntu60_prepared, tmp_path):
     bad = [Job("run", "random-init", "knn", "ntu60-xsub", 0, {"k": "0"})]
     ((_, error),) = run_stage(bad, common, ExecutorConfig("local", folder=tmp_path / "submitit2", slurm_time_min=10))
     assert error
+
+
+def test_pretrain_and_protocol_stages_run_in_process(ntu60_prepared, tmp_path):
+    tiny = {"method.encoder.dim": "32", "method.encoder.depth": "1", "method.encoder.heads": "2",
+            "method.decoder_dim": "32", "pretrain.epochs": "1", "pretrain.warmup_epochs": "0",
+            "pretrain.batch_size": "8", "pretrain.max_clips": "16", "k": "5"}  # fmt: skip
+    jobs = [Job("run", "mamp", "knn", "ntu60-xsub", 0, tiny)]
+    common = {
+        "data_root": str(ntu60_prepared[0]),
+        "runs_dir": str(tmp_path / "runs"),
+        "results_dir": str(tmp_path / "r"),
+    }
+    plan = make_plan(jobs, "smoke", common, "cpu")
+    (pretrain,) = plan.pretrain_jobs
+    assert pretrain.sets == {k: v for k, v in tiny.items() if k != "k" and not k.startswith("pretrain.")} | {
+        k.removeprefix("pretrain."): v for k, v in tiny.items() if k.startswith("pretrain.")
+    }
+    argv = ["--scale", "smoke", "--device", "cpu", "--quiet", "--data-root", common["data_root"],
+            "--runs-dir", common["runs_dir"], "--results-dir", common["results_dir"]]  # fmt: skip
+    from mamp_bench.reproduce.runner import execute
+
+    assert execute(plan, argv, ExecutorConfig("inprocess")) == []
+    again = make_plan([Job("run", "mamp", "knn", "ntu60-xsub", 0, tiny)], "smoke", common, "cpu")
+    assert all(j.done for j in again.jobs)

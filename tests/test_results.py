@@ -23,7 +23,8 @@ def record(method, protocol, dataset, family, split, seed, best, final, fraction
     return {
         "method": method, "protocol": protocol, "dataset": dataset, "family": family, "split": split,
         "synthetic": dataset.startswith("synthetic"), "source_dataset": source, "seed": seed, "scale": scale,
-        "config_hash": f"{method}{protocol}{dataset}{fraction}{seed}".replace(".", ""), "setting_hash": f"{method}-{fraction}",
+        "config_hash": f"{method}{protocol}{dataset}{fraction}{seed}".replace(".", ""),
+        "setting_hash": f"{method}-{fraction}",
         "settings": settings, "protocol_config": {"fraction": fraction} if fraction else {},
         "metrics": {"top1_best": best, "top1_final": final, "top5_final": 99.0}, "environment": {"device": "cpu"},
     }  # fmt: skip

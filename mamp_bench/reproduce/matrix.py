@@ -9,7 +9,6 @@ up where it stopped.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from mamp_bench.data.specs import SYNTHETIC_NAME
 from mamp_bench.errors import UserError
@@ -36,6 +35,10 @@ class Job:
     done: bool = False
 
     def argv(self, common: list[str]) -> list[str]:
+        if self.kind == "pretrain":  # the results store is the protocols' business
+            common = [
+                a for i, a in enumerate(common) if a != "--results-dir" and (i == 0 or common[i - 1] != "--results-dir")
+            ]
         args = [self.kind, "--method", self.method, "--dataset", self.dataset, "--seed", str(self.seed), *common]
         if self.protocol:
             args += ["--protocol", self.protocol, "--resume"]
@@ -67,7 +70,8 @@ class MatrixSpec:
     semi_datasets: tuple[str, ...] = ("ntu60-xsub",)
     semi_fractions: tuple[float, ...] = (0.01, 0.1)
     finetune_methods: tuple[str, ...] = ALL_METHODS
-    groups: tuple[str, ...] = ("main", "finetune", "semi", "transfer", "ablation")
+    #: "ablation" (the masking-ratio and tau sweep) is opt-in: --groups main,...,ablation
+    groups: tuple[str, ...] = ("main", "finetune", "semi", "transfer")
     ablation: tuple[tuple[str, str], ...] = (
         ("method.mask_ratio", "0.8"),
         ("method.mask_ratio", "0.95"),
@@ -141,6 +145,3 @@ def select(jobs: list[Job], methods: tuple[str, ...] | None, groups: tuple[str, 
     if groups:
         out = [j for j in out if j.group in groups]
     return out
-
-
-__all__ = ["Job", "MatrixSpec", "SMOKE", "PAPER", "build_matrix", "select", "Any"]

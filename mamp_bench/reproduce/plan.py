@@ -11,7 +11,7 @@ from mamp_bench.reproduce.matrix import Job
 #: measured on this project's machines (smoke on a 2-core Xeon; paper on GPU from the ~20 h per
 #: 400-epoch NTU-60 pretraining reported on an RTX 4090, on CPU from benchmarks/)
 THROUGHPUT = {
-    ("smoke", "cpu"): {"pretrain": 250.0, "encode": 400.0, "finetune": 60.0},
+    ("smoke", "cpu"): {"pretrain": 380.0, "encode": 400.0, "finetune": 90.0},
     ("smoke", "cuda"): {"pretrain": 3000.0, "encode": 8000.0, "finetune": 1500.0},
     ("paper", "cpu"): {"pretrain": 5.4, "encode": 7.0, "finetune": 2.3},
     ("paper", "cuda"): {"pretrain": 220.0, "encode": 700.0, "finetune": 150.0},
@@ -53,8 +53,8 @@ def make_plan(jobs: list[Job], scale: str, common: dict, device_kind: str) -> Pl
     pretrains: dict[str, Job] = {}
     for job in jobs:
         request = RunRequest(
-            method=job.method, protocol=job.protocol, dataset=job.dataset, source=job.source, scale=scale, seed=job.seed,
-            sets=dict(job.sets), data_root=common.get("data_root"), runs_dir=common.get("runs_dir"),
+            method=job.method, protocol=job.protocol, dataset=job.dataset, source=job.source, scale=scale,
+            seed=job.seed, sets=dict(job.sets), data_root=common.get("data_root"), runs_dir=common.get("runs_dir"),
             results_dir=common.get("results_dir"), quiet=True,
         )  # fmt: skip
         plan = plan_run(request)

@@ -50,7 +50,6 @@ def execute(plan: Plan, common: list[str], executor: ExecutorConfig) -> list[tup
     for job, error in run_stage(protocol, common, executor):
         if error:
             failures.append((job, error))
-    print(
-        f"reproduce: {len(pretrain) + len(protocol)} jobs run in {_duration(time.time() - start)}, {len(failures)} failed"
-    )
+    total = len(pretrain) + len(protocol)
+    print(f"reproduce: {total} jobs run in {_duration(time.time() - start)}, {len(failures)} failed")
     return failures

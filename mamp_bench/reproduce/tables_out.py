@@ -62,11 +62,16 @@ def ablation_markdown(frame: pd.DataFrame, scale: str, metric: str = "top1_best"
     )
 
 
+SUMMARY_COLUMNS = [
+    "protocol", "method", "dataset", "scale", "setting", "fraction", "n",
+    "top1_best_mean", "top1_best_std", "top1_final_mean", "top1_final_std",
+]  # fmt: skip
+
+
 def summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Machine-independent aggregate of every measured setting: mean, std, n of top-1."""
     if frame.empty:
-        return pd.DataFrame(columns=["protocol", "method", "dataset", "scale", "setting", "fraction", "n", "top1_best_mean",
-                                     "top1_best_std", "top1_final_mean", "top1_final_std"])  # fmt: skip
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
     keys = ["protocol", "method", "dataset", "scale", "setting"]
     rows = []
     for values, group in frame.groupby(keys):

@@ -10,8 +10,8 @@ from mamp_bench.results.store import ResultsStore
 
 COLUMNS = [
     "method", "protocol", "dataset", "family", "split", "synthetic", "scale", "seed", "config_hash",
-    "fraction", "source_family", "setting", "settings", "top1_best", "top1_final", "top5_final", "best_epoch", "wall_seconds",
-    "device", "created",
+    "fraction", "source_family", "setting", "settings", "top1_best", "top1_final", "top5_final", "best_epoch",
+    "wall_seconds", "device", "created",
 ]  # fmt: skip
 
 
