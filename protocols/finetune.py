@@ -52,6 +52,8 @@ class FinetuneConfig:
     fraction: float  # labelled fraction of the training set (semi); 1.0 elsewhere
     eval_batch_size: int
     workers: int
+    # encode absent persons once: same test features; in training they share one drop-path draw
+    skip_empty_persons: bool = False
 
     def validate(self) -> None:
         if not 0 < self.fraction <= 1:
@@ -97,7 +99,8 @@ class Finetune(Protocol):
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = FinetuneHead(encoder.dim, classes, encoder.config.joints, config.hidden_dim, config.head_dropout)
-        model = Classifier(encoder, head, default_micro_batch(runtime.device)).to(runtime.device)
+        chunk = default_micro_batch(runtime.device)
+        model = Classifier(encoder, head, chunk, config.skip_empty_persons).to(runtime.device)
         groups = layer_decay_groups(model, encoder.config.depth, config.weight_decay, config.layer_decay)
         for group in groups:
             group.pop("names")

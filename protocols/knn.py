@@ -24,6 +24,7 @@ class KnnConfig:
     temperature: float
     batch_size: int
     workers: int
+    skip_empty_persons: bool = False  # encode absent persons once (same features; see encode_in_chunks)
 
     def validate(self) -> None:
         if self.k < 1 or self.temperature <= 0:
@@ -45,8 +46,9 @@ class Knn(Protocol):
         transform = test_transform(encoder.config.frames)
         train = load_split(ctx, "train", transform)
         test = load_split(ctx, "test", transform)
-        train_f, train_y = encode_dataset(encoder, train, config.batch_size, device, config.workers)
-        test_f, test_y = encode_dataset(encoder, test, config.batch_size, device, config.workers)
+        skip = config.skip_empty_persons
+        train_f, train_y = encode_dataset(encoder, train, config.batch_size, device, config.workers, skip)
+        test_f, test_y = encode_dataset(encoder, test, config.batch_size, device, config.workers, skip)
         tally = knn_classify(train_f, train_y, test_f, test_y, ctx.dataset.num_classes, config.k, config.temperature)
         save_confusion(ctx, "final", tally)
         return {

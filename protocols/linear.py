@@ -43,6 +43,7 @@ class LinearConfig:
     cache_train_features: bool
     eval_batch_size: int
     workers: int
+    skip_empty_persons: bool = False  # encode absent persons once (same features; see encode_in_chunks)
 
     def validate(self) -> None:
         if self.cache_train_features and self.augment:
@@ -54,15 +55,16 @@ class LinearConfig:
 class FrozenEncoderClassifier(torch.nn.Module):
     """Clips -> pooled features of a frozen encoder (no autograd graph) -> trainable head."""
 
-    def __init__(self, encoder: torch.nn.Module, head: LinearHead, chunk: int = 0):
+    def __init__(self, encoder: torch.nn.Module, head: LinearHead, chunk: int = 0, skip_empty: bool = False):
         super().__init__()
         self.encoder = encoder.requires_grad_(False)
         self.head = head
         self.chunk = chunk
+        self.skip_empty = skip_empty
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            features = encode_in_chunks(self.encoder, x, self.chunk).mean(dim=(1, 2, 3))
+            features = encode_in_chunks(self.encoder, x, self.chunk, self.skip_empty).mean(dim=(1, 2, 3))
         return self.head(features)
 
 
@@ -100,14 +102,20 @@ class LinearProbe(Protocol):
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = LinearHead(encoder.dim, classes).to(runtime.device)
-        model = FrozenEncoderClassifier(encoder, head, default_micro_batch(runtime.device))
+        chunk, skip = default_micro_batch(runtime.device), config.skip_empty_persons
+        model = FrozenEncoderClassifier(encoder, head, chunk, skip)
         shard = list(range(runtime.rank, len(test_set), runtime.world_size))
         test_features, test_labels = encode_dataset(
-            encoder, torch.utils.data.Subset(test_set, shard), config.eval_batch_size, runtime.device, config.workers
+            encoder,
+            torch.utils.data.Subset(test_set, shard),
+            config.eval_batch_size,
+            runtime.device,
+            config.workers,
+            skip,
         )
         if config.cache_train_features:
             features, labels = encode_dataset(
-                encoder, train_set, config.eval_batch_size, runtime.device, config.workers
+                encoder, train_set, config.eval_batch_size, runtime.device, config.workers, skip
             )
             train_data, train_model = _Features(features, labels), head
         else:

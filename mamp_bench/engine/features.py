@@ -10,9 +10,15 @@ from mamp_bench.models.transformer import SkeletonEncoder
 
 @torch.inference_mode()
 def encode_dataset(
-    encoder: SkeletonEncoder, dataset: Dataset, batch_size: int, device: torch.device, workers: int = 0
+    encoder: SkeletonEncoder,
+    dataset: Dataset,
+    batch_size: int,
+    device: torch.device,
+    workers: int = 0,
+    skip_empty: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N, D) float32 features (mean over persons, time, joints) and (N,) labels, in dataset order."""
+    """(N, D) float32 features (mean over persons, time, joints) and (N,) labels, in dataset order.
+    ``skip_empty``: encode absent persons once (``encode_in_chunks``)."""
     from mamp_bench.engine.step import default_micro_batch
     from mamp_bench.evaluation.heads import encode_in_chunks
 
@@ -21,7 +27,7 @@ def encode_dataset(
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers)
     features, labels = [], []
     for x, y, _ in loader:
-        out = encode_in_chunks(encoder, x.to(device, non_blocking=True), chunk)
+        out = encode_in_chunks(encoder, x.to(device, non_blocking=True), chunk, skip_empty)
         features.append(out.mean(dim=(1, 2, 3)).float().cpu())
         labels.append(y)
     return torch.cat(features), torch.cat(labels)
