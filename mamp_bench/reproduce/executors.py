@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,25 +49,29 @@ def run_stage(jobs: list[Job], common: list[str], config: ExecutorConfig) -> lis
     """Run the jobs of one stage (they do not depend on each other); return (job, error or None)."""
     if not jobs:
         return []
-    if config.kind == "inprocess":
-        from mamp_bench.cli import main
-
+    if config.kind in ("inprocess", "torchrun"):
         results = []
-        for job in jobs:
-            code = main(job.argv(common))
-            results.append((job, None if code == 0 else f"exit status {code}"))
-        return results
-    if config.kind == "torchrun":
-        results = []
-        for job in jobs:
-            cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={config.gpus}",
-                   f"--master_port={_free_port()}", "-m", "mamp_bench", *job.argv(common)]  # fmt: skip
-            code = subprocess.run(cmd, env=os.environ.copy()).returncode
-            results.append((job, None if code == 0 else f"exit status {code}"))
+        for i, job in enumerate(jobs, 1):
+            start = time.time()
+            code = _run_here(job, common, config)
+            error = None if code == 0 else f"exit status {code}"
+            results.append((job, error))
+            print(f"[{i}/{len(jobs)}] {job.describe()}: {error or 'done'} in {time.time() - start:.0f} s", flush=True)
         return results
     if config.kind in ("slurm", "local"):
         return _submitit_stage(jobs, common, config)
     raise UserError(f"unknown executor {config.kind!r}; choose from {', '.join(EXECUTORS)}")
+
+
+def _run_here(job: Job, common: list[str], config: ExecutorConfig) -> int:
+    """Run one job on this machine: in this process, or under torchrun with ``config.gpus`` processes."""
+    if config.kind == "inprocess":
+        from mamp_bench.cli import main
+
+        return main(job.argv(common))
+    cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={config.gpus}",
+           f"--master_port={_free_port()}", "-m", "mamp_bench", *job.argv(common)]  # fmt: skip
+    return subprocess.run(cmd, env=os.environ.copy()).returncode
 
 
 def _submitit_stage(jobs: list[Job], common: list[str], config: ExecutorConfig) -> list[tuple[Job, str | None]]:
