@@ -30,6 +30,11 @@ def read_pku_skeleton(path: str | Path) -> np.ndarray:
         data = path.read_bytes()
     except OSError as exc:
         raise DataFormatError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
+    return parse_pku_skeleton(data)
+
+
+def parse_pku_skeleton(data: bytes) -> np.ndarray:
+    """(T, 150) float32 from the bytes of a skeleton file; DataFormatError with the reason."""
     lines = [line for line in data.splitlines() if line.strip()]
     if not lines:
         raise DataFormatError("empty skeleton file")
@@ -58,11 +63,18 @@ class LabelRow:
 def read_pku_labels(path: str | Path) -> list[LabelRow]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataFormatError(f"label file {path.name} is not text") from None
+        data = path.read_bytes()
     except OSError as exc:
         raise DataFormatError(f"cannot read label file {path.name}: {exc.strerror or exc}") from exc
+    return parse_pku_labels(data, path.name)
+
+
+def parse_pku_labels(data: bytes, name: str = "?") -> list[LabelRow]:
+    """Rows of a label file from its bytes; DataFormatError naming the line at fault."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataFormatError(f"label file {name} is not text") from None
     rows = []
     for number, line in enumerate(text.splitlines(), 1):
         fields = [f.strip() for f in line.split(",") if f.strip()]
@@ -70,12 +82,10 @@ def read_pku_labels(path: str | Path) -> list[LabelRow]:
             continue
         try:
             values = [int(float(f)) for f in fields]
-        except ValueError:
-            raise DataFormatError(
-                f"label file {path.name} line {number} is not numeric: {line.strip()[:60]!r}"
-            ) from None
+        except (ValueError, OverflowError):  # not a number, NaN, or infinite
+            raise DataFormatError(f"label file {name} line {number} is not numeric: {line.strip()[:60]!r}") from None
         if len(values) < 3:
-            raise DataFormatError(f"label file {path.name} line {number} has {len(values)} fields, expected 4")
+            raise DataFormatError(f"label file {name} line {number} has {len(values)} fields, expected 4")
         rows.append(LabelRow(values[0], values[1], values[2], values[3] if len(values) > 3 else None))
     return rows
 
