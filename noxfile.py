@@ -38,6 +38,14 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def stress(session: nox.Session) -> None:
+    """Every test, the slow fault injections included, with 3000 fuzzing examples a property."""
+    install_suite(session)
+    session.env["MAMP_BENCH_FUZZ_EXAMPLES"] = "3000"
+    session.run("pytest", "-q", "-m", "slow or not slow", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install(RUFF)
     session.run("ruff", "check", ".")

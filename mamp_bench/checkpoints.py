@@ -11,11 +11,9 @@ nothing in a checkpoint can run code.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -25,26 +23,24 @@ from typing import Any
 import torch
 
 from mamp_bench.errors import UserError
+from mamp_bench.fileio import write_bytes
 
 SUITE_FORMAT = "mamp-bench"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any]) -> None:
-    """Atomic ``torch.save``: temporary file, fsync, rename; the previous file stays intact on error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save({"format": SUITE_FORMAT, "format_version": FORMAT_VERSION, **payload}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
+    """The bytes of a suite checkpoint (``torch.save`` of the payload with the format tag)."""
+    buffer = io.BytesIO()
+    torch.save({"format": SUITE_FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any] | bytes) -> str:
+    """Atomic ``torch.save`` (temporary file, fsync, rename; the previous file stays intact on
+    error, which is a one-line ``StorageError``). Returns the file's sha256."""
+    data = payload if isinstance(payload, bytes) else checkpoint_bytes(payload)
+    return write_bytes(path, data)
 
 
 def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:

@@ -12,3 +12,8 @@ class UserError(Exception):
 
 class DataFormatError(UserError):
     """A file is not in the format it claims to be in."""
+
+
+class StorageError(UserError):
+    """Writing a file failed (disk full, no permission, read-only file system); nothing was
+    half-written and the previous version of the file, if any, is intact."""

@@ -46,3 +46,22 @@ def ntu60_prepared(ntu60_tree, tmp_path_factory):
     out = tmp_path_factory.mktemp("ntu60_out")
     manifest = prepare_ntu("ntu60", root, out, workers=2, quiet=True)
     return out, manifest, truths
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A suite checkpoint of a tiny untrained MAMP (dim 32, depth 2, 40-frame window)."""
+    import torch
+
+    import mamp_bench
+    from mamp_bench.checkpoints import save_checkpoint
+    from mamp_bench.config import to_dict
+
+    torch.manual_seed(0)
+    method = mamp_bench.build_method(
+        "mamp", encoder__dim=32, encoder__depth=2, encoder__heads=2, encoder__frames=40, decoder_dim=32, decoder_depth=1
+    )
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
+    save_checkpoint(path, {"kind": "pretrain", "method": "mamp", "method_config": to_dict(method.config),
+                           "model": method.state_dict()})  # fmt: skip
+    return path

@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import mamp_bench
-from mamp_bench.checkpoints import save_checkpoint
 from mamp_bench.cli import main
-from mamp_bench.config import to_dict
 from mamp_bench.engine.optim import CosineSchedule
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.heads import Classifier, FinetuneHead, LinearHead
@@ -25,19 +22,6 @@ from mamp_bench.evaluation.subset import labelled_subset
 from mamp_bench.models.transformer import SkeletonEncoder
 from mamp_bench.registry import PROTOCOLS
 from mamp_bench.results.store import ResultsStore
-
-TINY = {"encoder__dim": 32, "encoder__depth": 2, "encoder__heads": 2, "encoder__frames": 40, "decoder_dim": 32,
-        "decoder_depth": 1}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    method = mamp_bench.build_method("mamp", **TINY)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.pth"
-    save_checkpoint(path, {"kind": "pretrain", "method": "mamp", "method_config": to_dict(method.config),
-                           "model": method.state_dict()})  # fmt: skip
-    return path
 
 
 def test_paper_recipes():
@@ -236,3 +220,17 @@ def test_protocol_resume_after_a_kill(ntu60_prepared, tiny_checkpoint, tmp_path)
                       "--set", "epochs=3", "--set", "batch_size=16", "--set", "workers=0")) == 0  # fmt: skip
     uninterrupted = ResultsStore(fresh / "results").records()[0]["metrics"]
     assert resumed["top1_final"] == uninterrupted["top1_final"] and resumed["top1_best"] == uninterrupted["top1_best"]
+
+
+def test_same_job_and_seed_give_identical_metrics_on_cpu(ntu60_prepared, tiny_checkpoint, tmp_path):
+    """Determinism: data order, augmentation, dropout and drop-path depend only on the seed."""
+    metrics = []
+    for name in ("a", "b"):
+        argv = _base(ntu60_prepared[0], tmp_path / name, "--protocol", "finetune", "--checkpoint",
+                     str(tiny_checkpoint), "--seed", "3", "--set", "epochs=2", "--set", "batch_size=16",
+                     "--set", "hidden_dim=64")  # fmt: skip
+        assert _run(argv) == 0
+        (record,) = ResultsStore(tmp_path / name / "results").records()
+        metrics.append({k: v for k, v in record["metrics"].items() if "seconds" not in k and "per_s" not in k})
+    assert metrics[0] == metrics[1]
+    assert metrics[0]["per_class_final"] == metrics[1]["per_class_final"]

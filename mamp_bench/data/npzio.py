@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import make_temporary, storage_error
 
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -50,8 +50,10 @@ class NpzStreamWriter:
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            fd, self._tmp = make_temporary(self.path)
+        except OSError as exc:
+            raise storage_error(self.path, exc) from None
         os.close(fd)
         self._zip = zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
 
@@ -72,10 +74,14 @@ class NpzStreamWriter:
                 stream.write(array)
 
     def close(self) -> None:
-        self._zip.close()
-        with open(self._tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(self._tmp, self.path)
+        try:
+            self._zip.close()
+            with open(self._tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise storage_error(self.path, exc) from None
 
     def abort(self) -> None:
         with contextlib.suppress(Exception):
@@ -89,8 +95,10 @@ class NpzStreamWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self.abort()
+            return
+        self.abort()
+        if isinstance(exc, OSError):  # disk full or similar while writing a member
+            raise storage_error(self.path, exc) from None
 
 
 def open_npz_array(path: str | os.PathLike[str], key: str, mmap: bool = True) -> np.ndarray:

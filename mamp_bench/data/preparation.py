@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from mamp_bench.data.npzio import NpzStreamWriter
+from mamp_bench.engine import faults
 from mamp_bench.fileio import sha256_file, write_json
 
 MAX_FRAMES = 300
@@ -94,6 +95,7 @@ def parallel_map(
         try:
             for result in results:
                 progress.advance(task)
+                faults.point("prepare-file")
                 yield result
         finally:
             if pool is not None:
@@ -156,6 +158,7 @@ def write_split_npz(
             with writer.array(f"x_{key}", np.float32, (len(samples), MAX_FRAMES, FRAME_VALUES)) as stream:
                 for sample in samples:
                     stream.write(pad_sample(sample, single_actor)[None])
+                    faults.point("prepare-sample")
             writer.write_array(f"y_{key}", one_hot(labels, num_classes))
     return {"file": path.name, "train": len(train), "test": len(test), "sha256": sha256_file(path)}
 

@@ -11,6 +11,7 @@ kept (the reference exits with status 11).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from mamp_bench.checkpoints import load_checkpoint, load_into, save_checkpoint
+from mamp_bench.checkpoints import checkpoint_bytes, load_checkpoint, load_into, save_checkpoint
 from mamp_bench.config import apply_overrides, config_hash, to_dict
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import get_dataset
@@ -173,7 +174,7 @@ def pretrain(
     )
     start_epoch = 0
     if resume and last.exists():
-        state = load_checkpoint(last)
+        state = load_checkpoint(run.verified(last))
         load_into(method, state["model"], f"checkpoint {last}")
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -235,11 +236,15 @@ def pretrain(
                     "clips_per_s": meter.rate,
                     "seconds": meter.seconds,
                 }
-                payload = _checkpoint_payload(config, method_config, method, optimizer, epoch, epoch_loss)
-                save_checkpoint(last, payload)
+                # the log line (with the checkpoint's sha256) first, then the checkpoint: a kill in
+                # between leaves the previous checkpoint, and the resume drops the extra log line
+                data = checkpoint_bytes(
+                    _checkpoint_payload(config, method_config, method, optimizer, epoch, epoch_loss)
+                )
+                run.log({**record, "checkpoint_sha256": hashlib.sha256(data).hexdigest()})
+                save_checkpoint(last, data)
                 if epoch % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-                    save_checkpoint(run.path / f"checkpoint-{epoch}.pth", payload)
-                run.log(record)
+                    save_checkpoint(run.path / f"checkpoint-{epoch}.pth", data)
                 if bar.disable:
                     echo(
                         f"epoch {epoch + 1}/{config.epochs}  loss {epoch_loss:.4f}  lr {lr:.2e}  "
@@ -284,5 +289,6 @@ def _checkpoint_payload(config, method_config, method, optimizer, epoch: int, lo
 
 
 def finished_checkpoint(run_path: Path) -> Path:
+    """The final checkpoint of a finished pretraining, checked against its recorded sha256."""
     summary = RunDir(run_path).summary() or {}
-    return run_path / summary.get("final_checkpoint", "checkpoint-last.pth")
+    return RunDir(run_path).verified(run_path / summary.get("final_checkpoint", "checkpoint-last.pth"))

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from mamp_bench import __version__
-from mamp_bench.fileio import write_json
+from mamp_bench.errors import UserError
+from mamp_bench.fileio import atomic_write, sha256_file, storage_error, write_json
 
 
 def environment(runtime=None) -> dict[str, Any]:
@@ -81,12 +82,15 @@ class RunDir:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
-        self.path.mkdir(parents=True, exist_ok=True)
         record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **record}
-        with open(self.path / "log.jsonl", "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            with open(self.path / "log.jsonl", "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise storage_error(self.path / "log.jsonl", exc) from None
 
     def log_records(self) -> list[dict[str, Any]]:
         path = self.path / "log.jsonl"
@@ -100,13 +104,23 @@ class RunDir:
                 continue  # a torn last line after a crash
         return records
 
+    def verified(self, checkpoint: Path) -> Path:
+        """``checkpoint`` if its sha256 is one this run's log recorded when writing it; a
+        ``UserError`` if not (runs logged before checksums existed are not checked)."""
+        recorded = {r["checkpoint_sha256"] for r in self.log_records() if r.get("checkpoint_sha256")}
+        if recorded and checkpoint.is_file() and sha256_file(checkpoint) not in recorded:
+            raise UserError(
+                f"checkpoint {checkpoint} is corrupt: its sha256 is not among those recorded in "
+                f"{self.path / 'log.jsonl'} (use an earlier checkpoint-N.pth, or --restart)"
+            )
+        return checkpoint
+
     def truncate_log(self, last_epoch: int) -> None:
         """Drop log lines of epochs after ``last_epoch`` (work that a resume will redo)."""
         kept = [r for r in self.log_records() if r.get("epoch", -1) <= last_epoch]
         path = self.path / "log.jsonl"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        os.replace(tmp, path)
+        with atomic_write(path, "w") as handle:
+            handle.write("".join(json.dumps(r) + "\n" for r in kept))
 
 
 class Throughput:

@@ -133,6 +133,9 @@ def plan_run(request: RunRequest) -> RunPlan:
         checkpoint = Path(request.checkpoint)
         if not checkpoint.is_file():
             raise UserError(f"checkpoint {checkpoint} does not exist")
+        if pretrain_sets or method_sets:
+            ignored = ", ".join(sorted([f"pretrain.{k}" for k in pretrain_sets] + [f"method.{k}" for k in method_sets]))
+            raise UserError(f"--set {ignored}: these configure a pretraining, which --checkpoint replaces")
         encoder_info = {
             "kind": "checkpoint",
             "checkpoint": str(checkpoint),

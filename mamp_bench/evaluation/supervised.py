@@ -4,6 +4,7 @@ evaluation after every epoch, best and final accuracy, a checkpoint per epoch fo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from mamp_bench.checkpoints import load_checkpoint, save_checkpoint
+from mamp_bench.checkpoints import checkpoint_bytes, load_checkpoint, save_checkpoint
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.engine import faults
 from mamp_bench.engine.distributed import Runtime
@@ -103,7 +104,7 @@ def fit(
     last = run.path / "checkpoint-last.pth"
     start = 0
     if resume and last.exists():
-        state = load_checkpoint(last)
+        state = load_checkpoint(run.verified(last))
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -153,9 +154,7 @@ def fit(
                 history.best_tally = tally
             history.final_tally = tally
             if runtime.is_main:
-                run.log(record)
-                save_checkpoint(
-                    last,
+                data = checkpoint_bytes(
                     {
                         "kind": "protocol-state",
                         "model": model.state_dict(),
@@ -165,8 +164,10 @@ def fit(
                         "best_confusion": history.best_tally.confusion,
                         "best_top5_hits": history.best_tally.top5_hits,
                         "torch_rng": torch.get_rng_state(),
-                    },
+                    }
                 )
+                run.log({**record, "checkpoint_sha256": hashlib.sha256(data).hexdigest()})
+                save_checkpoint(last, data)
                 if bar.disable:
                     echo(
                         f"epoch {epoch + 1}/{epochs}  loss {record['train_loss']:.4f}  "
