@@ -140,18 +140,24 @@ def _metrics(root):
     return sorted((r["protocol"], r["seed"], r["metrics"]["top1_final"], r["metrics"]["top1_best"]) for r in records)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kill_at", ["protocol-step:25", "protocol-step:140"])
-def test_kill_during_a_reproduce_matrix_then_rerun_equals_uninterrupted(tmp_path, kill_at):
-    full = run_cli(_reproduce_argv(tmp_path / "full"))
+@pytest.fixture(scope="module")
+def uninterrupted_matrix(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    full = run_cli(_reproduce_argv(root))
     assert full.returncode == 0, full.stderr
-    killed = run_cli(_reproduce_argv(tmp_path / "killed"), kill_at)
+    assert len(_metrics(root)) == 4  # linear and knn, two seeds
+    return _metrics(root)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_at", ["protocol-step:25", "protocol-step:140"])  # in the first / a later job
+def test_kill_during_a_reproduce_matrix_then_rerun_equals_uninterrupted(uninterrupted_matrix, tmp_path, kill_at):
+    killed = run_cli(_reproduce_argv(tmp_path), kill_at)
     assert killed.returncode == -9
-    again = run_cli(_reproduce_argv(tmp_path / "killed"))
+    again = run_cli(_reproduce_argv(tmp_path))
     assert again.returncode == 0, again.stderr
-    assert _metrics(tmp_path / "killed") == _metrics(tmp_path / "full")
-    assert len(_metrics(tmp_path / "full")) == 4  # linear and knn, two seeds
-    assert temporaries(tmp_path / "killed") == []
+    assert _metrics(tmp_path) == uninterrupted_matrix
+    assert temporaries(tmp_path) == []
 
 
 def _run_argv(data_root, tmp_path, checkpoint, *sets):
