@@ -150,3 +150,18 @@ def test_plot_writes_pngs(tmp_path, capsys):
     assert main(args) == 0
     for name in ("pretrain_loss.png", "semi_fraction.png"):
         assert (tmp_path / "fig" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_rows_are_method_and_overrides_not_per_dataset_presets(tmp_path):
+    store = ResultsStore(tmp_path)
+    for dataset, family, depth in (("ntu60-xsub", "ntu60", 3), ("ntu120-xsub", "ntu120", 5)):
+        for ratio, top1 in (("0.9", 80.0), ("0.8", 70.0)):
+            base = record("mamp", "linear", dataset, family, "xsub", 0, top1, top1)
+            base["settings"] = {"method.decoder_depth": depth, "method.mask_ratio": ratio}  # presets differ
+            base["overrides"] = {} if ratio == "0.9" else {"method.mask_ratio": ratio}
+            base["row_hash"] = "default" if ratio == "0.9" else "ratio-0.8"
+            base["config_hash"] += ratio.replace(".", "")
+            store.write(base)
+    table = build_table("linear", load_results(tmp_path), include_reported=False)
+    rows = {row.label: [cell.mean for cell in row.cells[:3]] for row in table.rows}
+    assert rows == {"mamp": [80.0, None, 80.0], "mamp (mask_ratio=0.8)": [70.0, None, 70.0]}

@@ -230,6 +230,8 @@ def run(request: RunRequest) -> dict[str, Any]:
         "config_hash": plan.digest,
         "setting_hash": config_hash(plan.settings),
         "settings": plan.settings,
+        "overrides": {k: str(v) for k, v in sorted(request.sets.items())},
+        "row_hash": row_hash(request, encoder_info),
         "protocol_config": to_dict(plan.config),
         "encoder": encoder_info,
         "metrics": metrics,
@@ -276,6 +278,20 @@ def _encoder_factory(plan: RunPlan, encoder_info: dict[str, Any]):
         return SkeletonEncoder(enc_config)
 
     return fresh
+
+
+#: ``--set`` keys that pick a table column rather than a row (the labelled fraction of semi)
+COLUMN_KEYS = ("fraction",)
+
+
+def row_hash(request: RunRequest, encoder_info: dict[str, Any]) -> str:
+    """What makes a row of a results table: the method, protocol and scale, the user's overrides
+    (not the per-dataset presets, which differ between columns), and the checkpoint if one was given."""
+    overrides = {k: str(v) for k, v in request.sets.items() if k not in COLUMN_KEYS}
+    row = {"method": request.method, "protocol": request.protocol, "scale": request.scale, "overrides": overrides}
+    if encoder_info.get("kind") == "checkpoint":
+        row["checkpoint_sha256"] = encoder_info["checkpoint_sha256"]
+    return config_hash(row)
 
 
 def _settings(request: RunRequest, config, encoder_info: dict[str, Any]) -> dict[str, Any]:

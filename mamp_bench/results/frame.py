@@ -45,8 +45,8 @@ def load_results(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "config_hash": record["config_hash"],
                 "fraction": config.get("fraction") if record["protocol"] == "semi" else None,
                 "source_family": _family(source) if source else None,
-                "setting": record.get("setting_hash", record["config_hash"]),
-                "settings": record.get("settings", {}),
+                "setting": record.get("row_hash") or _legacy_row(record),
+                "settings": record["overrides"] if "overrides" in record else record.get("settings", {}),
                 "top1_best": metrics.get("top1_best"),
                 "top1_final": metrics.get("top1_final"),
                 "top5_final": metrics.get("top5_final", metrics.get("top5")),
@@ -57,3 +57,11 @@ def load_results(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _legacy_row(record: dict) -> str:
+    """Row identity of a record written before ``row_hash``: its settings without the fraction."""
+    from mamp_bench.config import config_hash
+
+    settings = {k: v for k, v in record.get("settings", {}).items() if k != "protocol.fraction"}
+    return config_hash(settings) if settings else record["config_hash"]

@@ -123,7 +123,7 @@ def _variant_labels(frame: pd.DataFrame) -> dict[str, str]:
         keys = sorted({k for d in dicts for k in d if len({repr(x.get(k)) for x in dicts}) > 1})
         for setting, d in zip(settings["setting"], dicts, strict=True):
             shown = [k for k in keys if not k.startswith(("pretrain.max", "protocol.workers"))]
-            labels[setting] = ", ".join(f"{k.split('.', 1)[-1]}={d.get(k)}" for k in shown[:3])
+            labels[setting] = ", ".join(f"{k.split('.', 1)[-1]}={d[k]}" for k in shown[:3] if k in d)
     return labels
 
 
