@@ -51,7 +51,18 @@ def make_temporary(path: Path) -> tuple[int, str]:
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 stale.unlink()
-    return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; the published file gets the usual permissions
+    return fd, name
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def _alive(pid: int) -> bool:

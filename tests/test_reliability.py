@@ -209,3 +209,12 @@ def test_unknown_key_in_a_protocol_recipe_is_named(tmp_path, monkeypatch):
     monkeypatch.setattr(linear, "recipe", recipe)
     with pytest.raises(UserError, match="learning_rate"):
         linear.config("ntu60", "smoke")
+
+
+def test_published_files_get_the_usual_permissions(tmp_path):
+    from mamp_bench.fileio import write_json
+
+    umask = os.umask(0)
+    os.umask(umask)
+    write_json(tmp_path / "a.json", {"x": 1})
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
