@@ -45,3 +45,27 @@ def repeat(fn: Callable[[], object], repeats: int = 3, warmup: int = 0) -> tuple
 
 def spread(median: float, low: float, high: float) -> str:
     return f"{median:.3g} [{low:.3g}-{high:.3g}]"
+
+
+def matmul_peak(device: str = "cpu", dtype: str = "float32", repeats: int = 5) -> dict:
+    """The machine's dense matrix-multiply rate: the best over sizes of the median GFLOP/s of
+    ``repeats`` square products (n x n @ n x n = 2 n^3 FLOPs) in ``dtype`` on ``device``."""
+    import torch
+
+    dev = torch.device(device)
+    kind = getattr(torch, dtype)
+    best = {"gflops": 0.0}
+    for n in (2048, 4096) if dev.type == "cpu" else (4096, 8192):
+        a = torch.randn(n, n, device=dev).to(kind)
+        b = torch.randn(n, n, device=dev).to(kind)
+
+        def product(a: torch.Tensor = a, b: torch.Tensor = b) -> None:
+            torch.mm(a, b)
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+
+        median, low, high = repeat(product, repeats, warmup=1)
+        rate = {"n": n, "gflops": 2 * n**3 / median / 1e9, "low": 2 * n**3 / high / 1e9, "high": 2 * n**3 / low / 1e9}
+        if rate["gflops"] > best["gflops"]:
+            best = rate
+    return best

@@ -21,12 +21,13 @@ NTU60_FILES = 56_880
 NTU60_BYTES = 5.8e9
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="mamp-bench-prep-"))
+    rows = []
     try:
         raw = workdir / "raw"
         per_class = max(1, args.files // 60)
@@ -43,12 +44,14 @@ def main(argv: list[str] | None = None) -> None:
             median, low, high = repeat(run, args.repeats)
             mb_s = size / 1e6 / median
             projected = NTU60_BYTES / 1e6 / mb_s
+            rows.append({"workers": workers, "files_per_s": len(files) / median, "mb_per_s": mb_s})
             print(
                 f"{workers:>8} {spread(median, low, high):>30} {len(files) / median:>10.0f} {mb_s:>8.1f} "
                 f"{projected / 60:>20.1f} min"
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return rows
 
 
 if __name__ == "__main__":
