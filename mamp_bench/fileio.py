@@ -7,6 +7,8 @@ import glob
 import hashlib
 import json
 import os
+import re
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,15 +45,16 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
 
 
 def make_temporary(path: Path) -> tuple[int, str]:
-    """(fd, name) of a new temporary file beside ``path``, named ``.<name>.<pid>.<random>.tmp``;
-    temporaries of ``path`` left by dead processes (a kill -9) are removed first."""
+    """(fd, name) of a new temporary file beside ``path``, named ``.<name>.<host>-<pid>.<random>.tmp``;
+    temporaries of ``path`` left by dead processes of this host (a kill -9) are removed first
+    (on a shared file system another host's temporaries are left alone)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.{_HOST}-*.tmp"):
+        pid = stale.name[len(path.name) + len(_HOST) + 3 :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 stale.unlink()
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{_HOST}-{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; the published file gets the usual permissions
     return fd, name
 
@@ -63,6 +66,7 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+_HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0]) or "host"
 
 
 def _alive(pid: int) -> bool:
