@@ -218,3 +218,17 @@ def test_published_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     write_json(tmp_path / "a.json", {"x": 1})
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_only_temporaries_of_dead_processes_on_this_host_are_removed(tmp_path):
+    from mamp_bench import fileio
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)
+    dead = tmp_path / f".a.json.{fileio._HOST}-{dead_pid}.x1.tmp"
+    live = tmp_path / f".a.json.{fileio._HOST}-{os.getpid()}.x2.tmp"  # a writer still at work
+    other_host = tmp_path / f".a.json.elsewhere-{dead_pid}.x3.tmp"  # another node of a shared file system
+    for path in (dead, live, other_host):
+        path.write_text("partial")
+    fileio.write_json(tmp_path / "a.json", {"a": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other_host.name, "a.json"])
