@@ -36,11 +36,10 @@ def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any] | bytes) -> str:
-    """Atomic ``torch.save`` (temporary file, fsync, rename; the previous file stays intact on
-    error, which is a one-line ``StorageError``). Returns the file's sha256."""
-    data = payload if isinstance(payload, bytes) else checkpoint_bytes(payload)
-    return write_bytes(path, data)
+def save_checkpoint(path: str | os.PathLike[str], payload: dict[str, Any] | bytes) -> None:
+    """Atomic ``torch.save`` of a payload, or of bytes from ``checkpoint_bytes`` (temporary file,
+    fsync, rename; the previous file stays intact on error, which is a one-line ``StorageError``)."""
+    write_bytes(path, payload if isinstance(payload, bytes) else checkpoint_bytes(payload))
 
 
 def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:

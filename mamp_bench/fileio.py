@@ -84,11 +84,10 @@ def storage_error(path: Path, exc: OSError) -> StorageError:
     return StorageError(f"cannot write {path}: {reason}; nothing was half-written, the previous file is intact")
 
 
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> str:
-    """Atomically write ``data`` to ``path``; returns its sha256."""
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Atomically write ``data`` to ``path``."""
     with atomic_write(path) as handle:
         handle.write(data)
-    return hashlib.sha256(data).hexdigest()
 
 
 def _fsync_dir(directory: Path) -> None:
