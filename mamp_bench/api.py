@@ -16,7 +16,7 @@ from mamp_bench.checkpoints import (
     official_method_config,
     suite_state,
 )
-from mamp_bench.config import apply_overrides, from_dict
+from mamp_bench.config import apply_overrides, flatten, from_dict
 from mamp_bench.methods.base import PretrainMethod
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 from mamp_bench.registry import METHODS
@@ -39,7 +39,7 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
         if checkpoint_format(ckpt) == "suite" and "method_config" in ckpt:
             config = from_dict(cls.Config, ckpt["method_config"])
         elif checkpoint_format(ckpt) == "official":
-            config = apply_overrides(config, _flatten(official_method_config(ckpt)))
+            config = apply_overrides(config, flatten(official_method_config(ckpt)))
         state = suite_state(ckpt)
     config = apply_overrides(config, {k.replace("__", "."): v for k, v in overrides.items()})
     method = cls(config)
@@ -64,13 +64,3 @@ def load_encoder(checkpoint: Checkpoint, config: EncoderConfig | None = None) ->
 def extract_features(encoder: SkeletonEncoder, x: torch.Tensor) -> torch.Tensor:
     """(N, 3, T, 25, M) -> (N, D): final-LayerNorm output averaged over persons, time and joints."""
     return encoder(x).mean(dim=(1, 2, 3))
-
-
-def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -13,6 +13,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from mamp_bench.errors import UserError
@@ -133,6 +134,17 @@ def parse_set_args(pairs: list[str] | None) -> dict[str, str]:
         key, value = pair.split("=", 1)
         result[key.strip()] = value.strip()
     return result
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mapping -> ``{"a.b.c": value}`` with ``prefix`` before every key."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def config_hash(data: Any, length: int = 12) -> str:

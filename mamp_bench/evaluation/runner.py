@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from mamp_bench import __version__
-from mamp_bench.config import apply_overrides, config_hash, from_dict, to_dict
+from mamp_bench.config import apply_overrides, config_hash, flatten, from_dict, to_dict
 from mamp_bench.data.specs import SYNTHETIC_NAME, DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
 from mamp_bench.engine.runs import RunDir, echo, environment
@@ -300,23 +300,13 @@ def _settings(request: RunRequest, config, encoder_info: dict[str, Any]) -> dict
     pretrain = encoder_info.get("pretrain_config")
     if pretrain:
         flat.update({f"pretrain.{k}": v for k, v in pretrain["pretrain"].items() if k != "seed"})
-        flat.update(_flatten(pretrain["method_config"], "method."))
+        flat.update(flatten(pretrain["method_config"], "method."))
     if encoder_info.get("kind") == "checkpoint":
         flat["checkpoint_sha256"] = encoder_info["checkpoint_sha256"]
     if encoder_info.get("kind") == "random-init":
-        flat.update(_flatten(encoder_info["encoder_config"], "method.encoder."))
+        flat.update(flatten(encoder_info["encoder_config"], "method.encoder."))
     flat.update({"protocol": request.protocol, "method": request.method, "scale": request.scale})
     return flat
-
-
-def _flatten(data: dict[str, Any], prefix: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def print_record(record: dict[str, Any]) -> None:

@@ -22,6 +22,13 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_pretraining_losses(runs_dir: Path, out: Path) -> Path | None:
     """One curve per pretraining run (loss per epoch), coloured by method."""
     runs = sorted((runs_dir / "pretrain").glob("*/log.jsonl"))
@@ -43,11 +50,7 @@ def plot_pretraining_losses(runs_dir: Path, out: Path) -> Path | None:
     ax.set_ylabel("pretraining loss")
     ax.set_title("Pretraining loss (one line per run)")
     ax.legend()
-    fig.tight_layout()
-    path = out / "pretrain_loss.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / "pretrain_loss.png")
 
 
 def plot_semi(frame: pd.DataFrame, out: Path, metric: str = "top1_best") -> Path | None:
@@ -66,8 +69,4 @@ def plot_semi(frame: pd.DataFrame, out: Path, metric: str = "top1_best") -> Path
     ax.set_ylabel("top-1 (%)")
     ax.set_title("Semi-supervised fine-tuning")
     ax.legend()
-    fig.tight_layout()
-    path = out / "semi_fraction.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, out / "semi_fraction.png")
