@@ -90,7 +90,7 @@ def test_permission_denied_is_one_line_and_leaves_nothing(ntu60_tree, tmp_path, 
 def test_corrupt_checkpoints_are_refused(ntu60_prepared, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(pretrain_argv(ntu60_prepared[0], run, "--set", "epochs=2", "--set", "checkpoint_every=1")) == 0
-    final = finished_checkpoint(run)
+    final, _ = finished_checkpoint(run)
     assert final.name == "checkpoint-1.pth"
     data = bytearray(final.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped bit in the weights: torch would still load it

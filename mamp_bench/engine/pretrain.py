@@ -174,7 +174,8 @@ def pretrain(
     )
     start_epoch = 0
     if resume and last.exists():
-        state = load_checkpoint(run.verified(last))
+        run.verify(last)
+        state = load_checkpoint(last)
         load_into(method, state["model"], f"checkpoint {last}")
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -288,7 +289,9 @@ def _checkpoint_payload(config, method_config, method, optimizer, epoch: int, lo
     return payload
 
 
-def finished_checkpoint(run_path: Path) -> Path:
-    """The final checkpoint of a finished pretraining, checked against its recorded sha256."""
-    summary = RunDir(run_path).summary() or {}
-    return RunDir(run_path).verified(run_path / summary.get("final_checkpoint", "checkpoint-last.pth"))
+def finished_checkpoint(run_path: Path) -> tuple[Path, str]:
+    """(path, sha256) of the final checkpoint of a finished pretraining, checked against the
+    sha256 recorded when it was written."""
+    run = RunDir(run_path)
+    path = run_path / (run.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")
+    return path, run.verify(path)

@@ -104,16 +104,19 @@ class RunDir:
                 continue  # a torn last line after a crash
         return records
 
-    def verified(self, checkpoint: Path) -> Path:
-        """``checkpoint`` if its sha256 is one this run's log recorded when writing it; a
-        ``UserError`` if not (runs logged before checksums existed are not checked)."""
+    def verify(self, checkpoint: Path) -> str:
+        """The sha256 of ``checkpoint``, which must be one this run's log recorded when writing it
+        (``UserError`` if not; runs logged before checksums existed are not checked)."""
+        if not checkpoint.is_file():
+            raise UserError(f"checkpoint {checkpoint} does not exist")
         recorded = {r["checkpoint_sha256"] for r in self.log_records() if r.get("checkpoint_sha256")}
-        if recorded and checkpoint.is_file() and sha256_file(checkpoint) not in recorded:
+        digest = sha256_file(checkpoint)
+        if recorded and digest not in recorded:
             raise UserError(
                 f"checkpoint {checkpoint} is corrupt: its sha256 is not among those recorded in "
                 f"{self.path / 'log.jsonl'} (use an earlier checkpoint-N.pth, or --restart)"
             )
-        return checkpoint
+        return digest
 
     def truncate_log(self, last_epoch: int) -> None:
         """Drop log lines of epochs after ``last_epoch`` (work that a resume will redo)."""

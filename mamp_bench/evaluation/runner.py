@@ -266,9 +266,8 @@ def _encoder_factory(plan: RunPlan, encoder_info: dict[str, Any]):
 
         run_path = pretrain(plan.pretrain_config, data_root=request.data_root, runs_root=request.runs_dir, resume=True,
                             device=request.device, quiet=request.quiet)  # fmt: skip
-        checkpoint = finished_checkpoint(run_path)
-        encoder_info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint),
-                            checkpoint_sha256=sha256_file(checkpoint))  # fmt: skip
+        checkpoint, digest = finished_checkpoint(run_path)
+        encoder_info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint), checkpoint_sha256=digest)
         return lambda: load_encoder(checkpoint)
     enc_config = from_dict(EncoderConfig, encoder_info["encoder_config"])
     seed = encoder_info["init_seed"]

@@ -104,7 +104,8 @@ def fit(
     last = run.path / "checkpoint-last.pth"
     start = 0
     if resume and last.exists():
-        state = load_checkpoint(run.verified(last))
+        run.verify(last)
+        state = load_checkpoint(last)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
