@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mamp_bench.errors import UserError
 from mamp_bench.methods.base import PretrainOutput
 from mamp_bench.methods.momentum import MomentumMethod, momentum_copy
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder, to_person_sequences
@@ -42,8 +43,6 @@ class SkeletonCLRConfig:
     skip_empty_persons: bool = False
 
     def validate(self) -> None:
-        from mamp_bench.errors import UserError
-
         if self.queue_size < 1 or self.temperature <= 0:
             raise UserError("queue_size must be >= 1 and temperature positive")
         if not 0 <= self.temporal_padding < self.encoder.frames:
@@ -77,6 +76,8 @@ class SkeletonCLR(MomentumMethod):
     description = "SkeletonCLR: MoCo-v2 contrastive (shear + temporal crop) on the same encoder"
     Config = SkeletonCLRConfig
     micro_batches = True  # negatives come from the queue, so each clip's loss is independent
+    table_rank = 50
+    reproduce_tiers = {"smoke": 2}
 
     def __init__(self, config: SkeletonCLRConfig | None = None):
         config = config or self.default_config()

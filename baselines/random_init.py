@@ -26,6 +26,8 @@ class RandomInit(PretrainMethod):
     description = "untrained encoder: the floor of every linear and k-NN table"
     Config = RandomInitConfig
     pretrainable = False
+    table_rank = 90
+    reproduce_tiers = {"smoke": 2}  # linear and k-NN floors, and the from-scratch fine-tuning
 
     def __init__(self, config: RandomInitConfig | None = None):
         super().__init__(config or RandomInitConfig())

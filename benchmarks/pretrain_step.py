@@ -49,8 +49,9 @@ def measure(preset: str, variant: str, batch: int, steps: int, device: str, amp:
     import torch
 
     import mamp_bench
+    from mamp_bench.engine.features import default_micro_batch
     from mamp_bench.engine.flops import masked_pretrain_flops
-    from mamp_bench.engine.step import default_micro_batch, pretrain_step
+    from mamp_bench.engine.step import pretrain_step
 
     attention, micro, skip = VARIANTS[variant]
     torch.manual_seed(0)

@@ -29,10 +29,9 @@ PATHS = ("plain", "suite", "suite+skip")
 def measure(task: str, path: str, repeats: int, device: str) -> dict:
     import torch
 
-    from mamp_bench.engine.step import default_micro_batch
+    from mamp_bench.engine.features import default_micro_batch
     from mamp_bench.evaluation.heads import Classifier, FinetuneHead, LinearHead
     from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
-    from protocols.linear import FrozenEncoderClassifier
 
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -46,7 +45,7 @@ def measure(task: str, path: str, repeats: int, device: str) -> dict:
     y = torch.randint(0, 60, (batch,)).to(dev)
     if task == "linear-train":
         head = LinearHead(256, 60).to(dev)
-        model = FrozenEncoderClassifier(encoder.eval(), head, chunk, skip)
+        model = Classifier(encoder.eval(), head, chunk, skip, frozen=True)
         optimizer = torch.optim.SGD(head.parameters(), lr=0.1, momentum=0.9)
     elif task == "finetune-train":
         model = Classifier(encoder, FinetuneHead(256, 60), chunk, skip).to(dev).train()

@@ -1,14 +1,14 @@
 """mamp-bench: a benchmark and comparison suite for self-supervised 3D skeleton action recognition.
 
-Python API: ``build_method``, ``load_encoder``, ``extract_features`` (imported on first use).
+Python API: ``build_method``, ``load_encoder``, ``extract_features``, ``run`` (imported on first use).
 """
 
 __version__ = "0.1.0"
-__all__ = ["build_method", "load_encoder", "extract_features", "__version__"]
+__all__ = ["build_method", "load_encoder", "extract_features", "run", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in ("build_method", "load_encoder", "extract_features"):
+    if name in ("build_method", "load_encoder", "extract_features", "run"):
         from mamp_bench import api
 
         return getattr(api, name)

@@ -1,4 +1,8 @@
-"""The Python API other code relies on: build a method, load an encoder, extract features."""
+"""The Python API other code relies on: build a method, load an encoder, extract features, run.
+
+``run`` is the pipeline behind ``mamp-bench run``: a method, a protocol and a dataset in, a result
+record out (pretraining first when needed).
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,22 @@ import torch
 
 from mamp_bench.checkpoints import (
     checkpoint_format,
-    encoder_state,
     load_checkpoint,
+    load_encoder,
     load_into,
     official_method_config,
     suite_state,
 )
 from mamp_bench.config import apply_overrides, flatten, from_dict
+from mamp_bench.engine.features import pooled_features
 from mamp_bench.methods.base import PretrainMethod
-from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
+from mamp_bench.models.transformer import SkeletonEncoder
+from mamp_bench.pipeline import Options, Request
+from mamp_bench.pipeline import run as run_request
 from mamp_bench.registry import METHODS
 
 Checkpoint = str | os.PathLike[str] | Mapping[str, Any]
+__all__ = ["build_method", "load_encoder", "extract_features", "run"]
 
 
 def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: Any) -> PretrainMethod:
@@ -39,7 +47,7 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
         if checkpoint_format(ckpt) == "suite" and "method_config" in ckpt:
             config = from_dict(cls.Config, ckpt["method_config"])
         elif checkpoint_format(ckpt) == "official":
-            config = apply_overrides(config, flatten(official_method_config(ckpt)))
+            config = apply_overrides(config, flatten(official_method_config(ckpt, cls.official_args)))
         state = suite_state(ckpt)
     config = apply_overrides(config, {k.replace("__", "."): v for k, v in overrides.items()})
     method = cls(config)
@@ -48,19 +56,17 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
     return method
 
 
-def load_encoder(checkpoint: Checkpoint, config: EncoderConfig | None = None) -> SkeletonEncoder:
-    """The encoder of a suite or official checkpoint (path or state dict), in eval mode."""
-    ckpt = load_checkpoint(checkpoint)
-    if config is None and checkpoint_format(ckpt) == "suite" and "encoder" in ckpt.get("method_config", {}):
-        config = from_dict(EncoderConfig, ckpt["method_config"]["encoder"])
-    if config is None:
-        config = from_dict(EncoderConfig, official_method_config(ckpt)["encoder"])
-    encoder = SkeletonEncoder(config)
-    load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
-    return encoder.eval()
-
-
 @torch.no_grad()
 def extract_features(encoder: SkeletonEncoder, x: torch.Tensor) -> torch.Tensor:
-    """(N, 3, T, 25, M) -> (N, D): final-LayerNorm output averaged over persons, time and joints."""
-    return encoder(x).mean(dim=(1, 2, 3))
+    """(N, C, T, V, M) -> (N, D): final-LayerNorm output averaged over persons, time and joints."""
+    return pooled_features(encoder, x)
+
+
+def run(method: str, protocol: str, dataset: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Evaluate ``method`` with ``protocol`` (pretraining first, or reusing an identical pretraining);
+    the record. Other keywords are ``Request`` fields (``scale``, ``seed``, ``checkpoint``,
+    ``overrides``) or ``Options`` fields (``data_root``, ``runs_dir``, ``results_dir``, ``device``)."""
+    request_keys = set(Request.__dataclass_fields__)
+    request = Request(method, protocol, dataset, **{k: v for k, v in kwargs.items() if k in request_keys})
+    options = Options(**{k: v for k, v in kwargs.items() if k not in request_keys})
+    return run_request(request, options)

@@ -22,8 +22,10 @@ from typing import Any
 
 import torch
 
+from mamp_bench.config import from_dict
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import write_bytes
+from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 
 SUITE_FORMAT = "mamp-bench"
 FORMAT_VERSION = 1
@@ -152,8 +154,9 @@ def _few(items: list[str], limit: int = 4) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def official_method_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """The MaskedPrediction configuration of an official checkpoint, read from its shapes and args."""
+def official_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The configuration of an official checkpoint, read from its shapes, and from the entries of its
+    ``args`` that ``args_map`` maps onto configuration keys (the ones its model actually uses)."""
     state = official_to_suite(checkpoint.get("model", checkpoint))
     args = checkpoint.get("args")
     model_args = dict(getattr(args, "model_args", None) or {}) if args is not None else {}
@@ -178,28 +181,56 @@ def official_method_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     if decoder_depth:
         config["decoder_depth"] = decoder_depth
         config["decoder_dim"] = int(state["decoder.embed.weight"].shape[0])
-    if args is not None:
-        if getattr(args, "mask_ratio", None) is not None:
-            config["mask_ratio"] = float(args.mask_ratio)
-        if getattr(args, "motion_aware_tau", None) is not None:
-            config["tau"] = float(args.motion_aware_tau)
-        if "model_mae" in str(getattr(args, "model", "")):
-            config["target"], config["tau"] = "coords", 0.0
+    for arg, key in (args_map or {}).items():
+        if getattr(args, arg, None) is not None:
+            config[key] = float(getattr(args, arg))
     return config
 
 
+def official_method(checkpoint: Mapping[str, Any]) -> str:
+    """The registered method an official checkpoint was trained as: the one whose ``official_model``
+    names the checkpoint's ``args.model`` (the suite's default method when it has no args)."""
+    from mamp_bench.registry import METHODS
+
+    model = str(getattr(checkpoint.get("args"), "model", ""))
+    for name, cls in METHODS.items():
+        if cls.official_model and cls.official_model in model:
+            return name
+    return METHODS.default()
+
+
 def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """An official checkpoint as a suite checkpoint payload (weights renamed, config inferred)."""
+    """An official checkpoint as a suite checkpoint payload: weights renamed, the method and its full
+    configuration (the method's defaults with what the checkpoint's shapes and args say)."""
+    from mamp_bench.config import apply_overrides, flatten, to_dict
+    from mamp_bench.registry import METHODS
+
     state = official_to_suite(checkpoint.get("model", checkpoint))
     has_decoder = any(k.startswith("decoder.") for k in state)
     has_head = any(k.startswith("head.") for k in state)
     kind = "pretrain" if has_decoder else ("classifier" if has_head else "encoder")
-    method = "mae" if "model_mae" in str(getattr(checkpoint.get("args"), "model", "")) else "mamp"
+    method = official_method(checkpoint)
+    cls = METHODS.get(method)
+    inferred = official_method_config(checkpoint, cls.official_args)
     return {
         "kind": kind,
         "method": method,
-        "method_config": official_method_config(checkpoint),
+        "method_config": to_dict(apply_overrides(cls.default_config(), flatten(inferred))),
         "model": state,
         "epoch": checkpoint.get("epoch"),
         "converted_from": "official MAMP checkpoint",
     }
+
+
+def load_encoder(
+    checkpoint: str | os.PathLike[str] | Mapping[str, Any], config: EncoderConfig | None = None
+) -> SkeletonEncoder:
+    """The encoder of a suite or official checkpoint (path or state dict), in eval mode."""
+    ckpt = load_checkpoint(checkpoint)
+    if config is None and checkpoint_format(ckpt) == "suite" and "encoder" in ckpt.get("method_config", {}):
+        config = from_dict(EncoderConfig, ckpt["method_config"]["encoder"])
+    if config is None:
+        config = from_dict(EncoderConfig, official_method_config(ckpt)["encoder"])
+    encoder = SkeletonEncoder(config)
+    load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
+    return encoder.eval()

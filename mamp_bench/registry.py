@@ -2,8 +2,12 @@
 
 Built-ins register themselves with a decorator next to their definition::
 
-    @METHODS.register("mamp")
-    class MAMP(MaskedPredictionMethod): ...
+    @METHODS.register("mamp", default=True)
+    class MAMP(MaskedPrediction): ...
+
+A registered class gets its name as ``cls.name``; the entry registered with ``default=True`` is what
+the command line uses when no name is given. The registries are the only lists of methods,
+protocols and datasets: the reproduction matrix, the tables and the tests iterate them.
 
 Third-party packages add their own through ``importlib.metadata`` entry points in the groups
 ``mamp_bench.methods``, ``mamp_bench.protocols`` and ``mamp_bench.datasets``. An entry point may
@@ -45,15 +49,29 @@ class Registry(Generic[T]):
         self._loaded = False
         self._loading = False
         self._current_source = "built-in"
+        self._default: str | None = None
         self.load_errors: list[str] = []
 
-    def register(self, name: str | None = None) -> Callable[[T], T]:
+    def register(self, name: str | None = None, *, default: bool = False) -> Callable[[T], T]:
+        """Decorator: register ``obj`` under ``name`` (a class also gets ``cls.name = name``)."""
+
         def decorator(obj: T) -> T:
-            key = name or getattr(obj, "name", None) or obj.__name__.lower()  # type: ignore[attr-defined]
+            key = name or obj.__name__.lower()  # type: ignore[attr-defined]
+            if isinstance(obj, type):
+                obj.name = key  # type: ignore[attr-defined]
             self.add(key, obj)
+            if default:
+                self._default = key
             return obj
 
         return decorator
+
+    def default(self) -> str:
+        """The name registered with ``default=True`` (what the command line uses unless told)."""
+        self._load()
+        if self._default is None:
+            raise UserError(f"no default {self.kind} is registered; name one")
+        return self._default
 
     def add(self, name: str, obj: T) -> None:
         previous = self._entries.get(name)
@@ -112,6 +130,10 @@ class Registry(Generic[T]):
         for name in sorted(self._entries):
             yield self._entries[name]
 
+    def items(self) -> list[tuple[str, T]]:
+        """``(name, object)`` pairs, sorted by name."""
+        return [(entry.name, entry.obj) for entry in self.entries()]
+
     def __contains__(self, name: str) -> bool:
         self._load()
         return name in self._entries
@@ -124,5 +146,5 @@ def _is_module(obj: Any) -> bool:
 
 
 METHODS: Registry[Any] = Registry("method", "mamp_bench.methods", builtins=("mamp_bench.methods",))
-PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols")
+PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols", builtins=("mamp_bench.protocols",))
 DATASETS: Registry[Any] = Registry("dataset", "mamp_bench.datasets", builtins=("mamp_bench.data.specs",))

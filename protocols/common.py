@@ -1,4 +1,5 @@
-"""Pieces the protocols share: loading the evaluated splits and writing confusion matrices."""
+"""Pieces the protocols share: the evaluated splits, batch checks, confusion matrices, feature
+evaluation and the six benchmark columns of the paper's main tables."""
 
 from __future__ import annotations
 
@@ -11,9 +12,20 @@ from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.transforms import Compose
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.metrics import Tally
-from mamp_bench.evaluation.protocol import ProtocolContext
+from mamp_bench.evaluation.protocol import ProtocolContext, TableColumn
 
 RECIPES = Path(__file__).parent / "recipes"
+
+#: the benchmarks of the paper's linear and fine-tuning tables, in its column order
+BENCHMARKS = ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset", "pku1-xsub", "pku2-xsub")
+_LABELS = ("NTU-60 xsub", "NTU-60 xview", "NTU-120 xsub", "NTU-120 xset", "PKU-I xsub", "PKU-II xsub")
+
+
+def benchmark_columns(reported: str | None) -> tuple[TableColumn, ...]:
+    """The six columns of the linear / fine-tune / k-NN tables (``reported``: published rows' protocol)."""
+    return tuple(
+        TableColumn(label, dataset, reported=reported) for label, dataset in zip(_LABELS, BENCHMARKS, strict=True)
+    )
 
 
 def load_split(ctx: ProtocolContext, split: str, transform: Compose) -> SkeletonDataset:
@@ -39,10 +51,14 @@ def save_confusion(ctx: ProtocolContext, name: str, tally: Tally | None) -> None
     np.savetxt(ctx.run.path / f"confusion_{name}.csv", tally.confusion.numpy(), fmt="%d", delimiter=",")
 
 
-def tally_metrics(prefix: str, tally: Tally | None) -> dict:
-    if tally is None:
-        return {}
-    return {f"per_class_{prefix}": tally.per_class(), "test_clips": tally.count}
+def history_metrics(ctx: ProtocolContext, history, train_clips: int) -> dict:
+    """The metrics of a supervised protocol: final and best accuracy, per class, confusion files."""
+    save_confusion(ctx, "final", history.final_tally)
+    save_confusion(ctx, "best", history.best_tally)
+    metrics = {**history.summary(), "train_clips": train_clips}
+    if history.final_tally is not None:
+        metrics.update(per_class_final=history.final_tally.per_class(), test_clips=history.final_tally.count)
+    return metrics
 
 
 @torch.inference_mode()

@@ -19,19 +19,20 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_batch, history_metrics, load_split
 
+from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.data.transforms import test_transform, train_transform
-from mamp_bench.engine.optim import CosineSchedule
-from mamp_bench.engine.step import default_micro_batch
+from mamp_bench.engine.features import default_micro_batch
+from mamp_bench.engine.loop import LoopSettings
+from mamp_bench.engine.optim import CosineSchedule, layer_decay_groups, make_adamw
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.heads import Classifier, FinetuneHead
-from mamp_bench.evaluation.optim import layer_decay_groups
-from mamp_bench.evaluation.protocol import Protocol, ProtocolContext
+from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext, TableColumn
 from mamp_bench.evaluation.subset import labelled_subset
-from mamp_bench.evaluation.supervised import evaluate, fit, test_loader
+from mamp_bench.evaluation.supervised import SupervisedTask, evaluate, fit, test_loader
 from mamp_bench.fileio import write_json
 from mamp_bench.registry import PROTOCOLS
-from protocols.common import RECIPES, check_batch, load_split, save_confusion, tally_metrics
 
 
 @dataclass
@@ -77,10 +78,16 @@ def set_drop_path(encoder: torch.nn.Module, rate: float) -> None:
 class Finetune(Protocol):
     """Fine-tune the whole encoder with the MLP head (reference recipe)."""
 
-    name = "finetune"
     description = "fine-tune encoder + MLP head, layer-wise lr decay (reference recipe)"
     Config = FinetuneConfig
     recipe = RECIPES / "finetune.toml"
+    tier = 2
+    columns = benchmark_columns("finetune")
+    matrix = {"smoke": (MatrixEntry(("ntu60-xsub",)),), "paper": (MatrixEntry(BENCHMARKS),)}
+
+    @classmethod
+    def estimate_seconds(cls, config: FinetuneConfig, train_clips, test_clips, rates) -> float:
+        return config.epochs * (train_clips * config.fraction / rates["train"] + test_clips / rates["encode"])
 
     def train_indices(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig) -> np.ndarray | None:
         return None
@@ -104,51 +111,45 @@ class Finetune(Protocol):
         groups = layer_decay_groups(model, encoder.config.depth, config.weight_decay, config.layer_decay)
         for group in groups:
             group.pop("names")
-        optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(config.beta1, config.beta2))
-        train_model = model
-        if runtime.distributed:
-            train_model = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None
-            )
+        optimizer = make_adamw(groups, config.lr, (config.beta1, config.beta2), runtime.device)
         loader = test_loader(test_set, config.eval_batch_size, runtime, config.workers)
-        history = fit(
-            model=model,
-            train_model=train_model,
-            optimizer=optimizer,
-            schedule=CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs),
-            criterion=torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
-            train_set=train_set,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            evaluate_epoch=lambda: evaluate(model, loader, classes, runtime),
-            set_train_mode=model.train,
-            runtime=runtime,
-            run=ctx.run,
-            seed=ctx.seed,
-            workers=config.workers,
-            resume=ctx.resume,
-            show=ctx.show,
-        )
-        save_confusion(ctx, "final", history.final_tally)
-        save_confusion(ctx, "best", history.best_tally)
-        return {**history.summary(), **tally_metrics("final", history.final_tally), "train_clips": len(train_set)}
+        criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+        task = SupervisedTask(model, optimizer, criterion, lambda: evaluate(model, loader, classes, runtime), runtime)
+        schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
+        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, config.workers)
+        return history_metrics(ctx, fit(task, train_set, settings, ctx), len(train_set))
 
 
 @PROTOCOLS.register("scratch")
 class Scratch(Finetune):
     """The fine-tune recipe from a random initialisation (layer decay 1.0)."""
 
-    name = "scratch"
     description = "fine-tune recipe from random initialisation: what pretraining buys"
-    uses_pretraining = False
+    encoder = "untrained"
+    table = "finetune"
+    columns = ()
+    matrix = {"smoke": (MatrixEntry(("ntu60-xsub",)),)}
 
 
 @PROTOCOLS.register("semi")
 class SemiSupervised(Finetune):
     """The fine-tune recipe on a labelled fraction (1 % or 10 %) of the training set."""
 
-    name = "semi"
     description = "fine-tune on a class-stratified labelled fraction (1 % / 10 %), per seed"
+    tier = 3
+    setting_keys = ("fraction",)
+    columns = tuple(
+        TableColumn(
+            f"NTU-60 {split} {percent}%", f"ntu60-{split}", (("fraction", percent / 100),), f"semi-{percent}pct"
+        )  # fmt: skip
+        for split in ("xsub", "xview")
+        for percent in (1, 10)
+    )
+    _fractions = ((("fraction", "0.01"),), (("fraction", "0.1"),))
+    matrix = {
+        "smoke": (MatrixEntry(("ntu60-xsub",), settings=_fractions),),
+        "paper": (MatrixEntry(("ntu60-xsub", "ntu60-xview"), seeds=(0, 1, 2, 3, 4), settings=_fractions),),
+    }
 
     def train_indices(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig) -> np.ndarray:
         try:
@@ -175,7 +176,30 @@ class SemiSupervised(Finetune):
 class Transfer(Finetune):
     """Pretrain on a source dataset, fine-tune on PKU-MMD II xsub."""
 
-    name = "transfer"
     description = "pretrain on NTU-60/NTU-120/PKU-I, fine-tune on PKU-MMD II (paper's transfer)"
-    default_source = "ntu60-xsub"
-    default_target = "pku2-xsub"
+    tier = 3
+    setting_keys = ("source",)
+    target, default_source = "pku2-xsub", "ntu60-xsub"
+    sources = (("NTU-60", "ntu60-xsub"), ("NTU-120", "ntu120-xsub"), ("PKU-I", "pku1-xsub"))
+    columns = tuple(
+        TableColumn(
+            f"PKU-II from {label}", "pku2-xsub", (("source", source),), "transfer", f"from-{source.split('-')[0]}"
+        )  # fmt: skip
+        for label, source in sources
+    )
+    matrix = {
+        "smoke": (MatrixEntry(("pku2-xsub",), sources=("ntu60-xsub",)),),
+        "paper": (MatrixEntry(("pku2-xsub",), sources=tuple(source for _, source in sources)),),
+    }
+
+    @classmethod
+    def datasets(cls, dataset: str | None, source: str | None, default: str) -> tuple[DatasetSpec, DatasetSpec]:
+        """The target is PKU-MMD II xsub (its stand-in on synthetic data); the source is chosen."""
+        synthetic = get_dataset(default).synthetic
+        source_spec = get_dataset(source or (stand_in(cls.default_source) if synthetic else cls.default_source))
+        target = dataset or (stand_in(cls.target) if source_spec.synthetic else cls.target)
+        return get_dataset(target), source_spec
+
+    @classmethod
+    def setting(cls, config: FinetuneConfig, target: DatasetSpec, source: DatasetSpec) -> dict:
+        return {"source": source.name}

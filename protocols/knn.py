@@ -2,20 +2,24 @@
 
 Features as the linear probe's (final LayerNorm, mean over persons, time and joints) with the
 test-time transform for both splits; cosine similarity; the k = 20 nearest training clips vote
-with weight exp(similarity / 0.07) (Wu et al. 2018; DINO).
+with weight exp(similarity / 0.07) (Wu et al. 2018; DINO). The classifier lives here with its
+protocol, as a model file holds its model.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
+from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, load_split, save_confusion
+
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
 from mamp_bench.errors import UserError
-from mamp_bench.evaluation.knn import knn_classify
-from mamp_bench.evaluation.protocol import Protocol, ProtocolContext
+from mamp_bench.evaluation.metrics import Tally
+from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
 from mamp_bench.registry import PROTOCOLS
-from protocols.common import RECIPES, load_split, save_confusion
 
 
 @dataclass
@@ -31,14 +35,46 @@ class KnnConfig:
             raise UserError("knn: k must be >= 1 and temperature positive")
 
 
+@torch.no_grad()
+def knn_classify(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    classes: int,
+    k: int = 20,
+    temperature: float = 0.07,
+    chunk: int = 1024,
+) -> Tally:
+    """Cosine similarity to the k nearest training clips; each votes exp(similarity / T) for its class."""
+    train = F.normalize(train.float(), dim=1)
+    test = F.normalize(test.float(), dim=1)
+    k = min(k, len(train))
+    tally = Tally.empty(classes)
+    for start in range(0, len(test), chunk):
+        sims = test[start : start + chunk] @ train.T  # (B, N_train)
+        top, idx = sims.topk(k, dim=1)
+        votes = torch.zeros(len(top), classes, dtype=top.dtype)
+        votes.scatter_add_(1, train_labels[idx], (top / temperature).exp())
+        tally.add(votes, test_labels[start : start + chunk])
+    return tally
+
+
 @PROTOCOLS.register("knn")
 class Knn(Protocol):
     """Weighted k-NN on frozen features."""
 
-    name = "knn"
     description = "weighted k-NN (cosine, k=20, T=0.07) on frozen features"
     Config = KnnConfig
     recipe = RECIPES / "knn.toml"
+    encoder = "any"
+    tier = 1
+    runs_sweeps = True
+    columns = benchmark_columns(None)
+    matrix = {
+        "smoke": (MatrixEntry(("ntu60-xsub",), seeds=(0, 1, 2)),),
+        "paper": (MatrixEntry(BENCHMARKS),),
+    }
 
     def run(self, ctx: ProtocolContext, config: KnnConfig) -> dict:
         device = ctx.runtime.device

@@ -17,17 +17,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from mamp_bench.protocols.common import (
+    BENCHMARKS,
+    RECIPES,
+    benchmark_columns,
+    check_batch,
+    evaluate_features,
+    history_metrics,
+    load_split,
+)
 
 from mamp_bench.data.transforms import test_transform, train_transform
-from mamp_bench.engine.features import encode_dataset
+from mamp_bench.engine.features import default_micro_batch, encode_dataset
+from mamp_bench.engine.loop import LoopSettings
 from mamp_bench.engine.optim import CosineSchedule
-from mamp_bench.engine.step import default_micro_batch
 from mamp_bench.errors import UserError
-from mamp_bench.evaluation.heads import LinearHead, encode_in_chunks
-from mamp_bench.evaluation.protocol import Protocol, ProtocolContext
-from mamp_bench.evaluation.supervised import fit
+from mamp_bench.evaluation.heads import Classifier, LinearHead
+from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
+from mamp_bench.evaluation.supervised import SupervisedTask, fit
 from mamp_bench.registry import PROTOCOLS
-from protocols.common import RECIPES, check_batch, evaluate_features, load_split, save_confusion, tally_metrics
 
 
 @dataclass
@@ -52,22 +60,6 @@ class LinearConfig:
             raise UserError("linear: lr must be positive, epochs and batch_size at least 1")
 
 
-class FrozenEncoderClassifier(torch.nn.Module):
-    """Clips -> pooled features of a frozen encoder (no autograd graph) -> trainable head."""
-
-    def __init__(self, encoder: torch.nn.Module, head: LinearHead, chunk: int = 0, skip_empty: bool = False):
-        super().__init__()
-        self.encoder = encoder.requires_grad_(False)
-        self.head = head
-        self.chunk = chunk
-        self.skip_empty = skip_empty
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            features = encode_in_chunks(self.encoder, x, self.chunk, self.skip_empty).mean(dim=(1, 2, 3))
-        return self.head(features)
-
-
 class _Features(torch.utils.data.Dataset):
     """Pre-computed (N, D) features standing in for the clips."""
 
@@ -82,74 +74,66 @@ class _Features(torch.utils.data.Dataset):
         return self.features[i], int(self.labels[i]), 0
 
 
-@PROTOCOLS.register("linear")
+@PROTOCOLS.register("linear", default=True)
 class LinearProbe(Protocol):
     """Linear evaluation on frozen features (SGD, BN + linear head)."""
 
-    name = "linear"
     description = "linear probe on the frozen encoder (reference recipe)"
     Config = LinearConfig
     recipe = RECIPES / "linear.toml"
+    encoder = "any"
+    tier = 1
+    runs_sweeps = True
+    columns = benchmark_columns("linear")
+    matrix = {
+        "smoke": (MatrixEntry(("ntu60-xsub",), seeds=(0, 1, 2)),),
+        "paper": (MatrixEntry(BENCHMARKS),),
+    }
+
+    @classmethod
+    def estimate_seconds(cls, config: LinearConfig, train_clips, test_clips, rates) -> float:
+        epochs = 1 if config.cache_train_features else config.epochs
+        return (train_clips * epochs + test_clips) / rates["encode"]
 
     def run(self, ctx: ProtocolContext, config: LinearConfig) -> dict:
         runtime = ctx.runtime
         encoder = ctx.make_encoder().to(runtime.device).eval()
         window = encoder.config.frames
-        train_tf = train_transform(window) if config.augment else test_transform(window)
-        train_set = load_split(ctx, "train", train_tf)
+        train_set = load_split(ctx, "train", train_transform(window) if config.augment else test_transform(window))
         test_set = load_split(ctx, "test", test_transform(window))
         check_batch(config.batch_size, train_set, "linear", runtime.world_size)
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = LinearHead(encoder.dim, classes).to(runtime.device)
         chunk, skip = default_micro_batch(runtime.device), config.skip_empty_persons
-        model = FrozenEncoderClassifier(encoder, head, chunk, skip)
-        shard = list(range(runtime.rank, len(test_set), runtime.world_size))
+        shard = torch.utils.data.Subset(test_set, list(range(runtime.rank, len(test_set), runtime.world_size)))
         test_features, test_labels = encode_dataset(
-            encoder,
-            torch.utils.data.Subset(test_set, shard),
-            config.eval_batch_size,
-            runtime.device,
-            config.workers,
-            skip,
+            encoder, shard, config.eval_batch_size, runtime.device, config.workers, skip
         )
         if config.cache_train_features:
             features, labels = encode_dataset(
                 encoder, train_set, config.eval_batch_size, runtime.device, config.workers, skip
             )
-            train_data, train_model = _Features(features, labels), head
+            train_data, model = _Features(features, labels), head
         else:
-            train_data, train_model = train_set, model
-        if runtime.distributed:
-            train_model = torch.nn.parallel.DistributedDataParallel(
-                train_model, device_ids=[runtime.device.index] if runtime.device.type == "cuda" else None
-            )
+            train_data, model = train_set, Classifier(encoder, head, chunk, skip, frozen=True)
         optimizer = torch.optim.SGD(
             head.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
         )
 
-        def set_train_mode() -> None:
+        def train_mode() -> None:
             encoder.eval()  # the backbone stays in eval mode, only the head's BatchNorm trains
             head.train()
 
-        history = fit(
-            model=model,
-            train_model=train_model,
-            optimizer=optimizer,
-            schedule=CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs),
-            criterion=torch.nn.functional.cross_entropy,
-            train_set=train_data,
-            batch_size=config.batch_size,
-            epochs=config.epochs,
-            evaluate_epoch=lambda: evaluate_features(head, test_features, test_labels, classes, runtime),
-            set_train_mode=set_train_mode,
-            runtime=runtime,
-            run=ctx.run,
-            seed=ctx.seed,
-            workers=0 if config.cache_train_features else config.workers,
-            resume=ctx.resume,
-            show=ctx.show,
+        task = SupervisedTask(
+            model,
+            optimizer,
+            torch.nn.functional.cross_entropy,
+            lambda: evaluate_features(head, test_features, test_labels, classes, runtime),
+            runtime,
+            train_mode=train_mode,
         )
-        save_confusion(ctx, "final", history.final_tally)
-        save_confusion(ctx, "best", history.best_tally)
-        return {**history.summary(), **tally_metrics("final", history.final_tally), "train_clips": len(train_set)}
+        workers = 0 if config.cache_train_features else config.workers
+        schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
+        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, workers)
+        return history_metrics(ctx, fit(task, train_data, settings, ctx), len(train_set))

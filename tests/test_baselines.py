@@ -94,12 +94,12 @@ def test_latent_target_encoder_is_an_ema_and_the_centre_moves():
     assert method.current_momentum(1.0) == pytest.approx(1.0)
     trainable = sum(p.numel() for p in method.parameters() if p.requires_grad)
     assert trainable == sum(p.numel() for p in method.encoder.parameters()) + sum(
-        p.numel() for p in method.predictor.parameters()
+        p.numel() for p in method.decoder.parameters()
     )
 
 
 def test_skeletonclr_views_queue_and_parameters():
-    from baselines.contrastive import augment
+    from mamp_bench.baselines.contrastive import augment
 
     x = torch.randn(3, 3, 120, 25, 2)
     seeds = torch.tensor([1, 2, 3])

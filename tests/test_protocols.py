@@ -10,14 +10,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from mamp_bench.protocols.knn import knn_classify
 
 from mamp_bench.cli import main
-from mamp_bench.engine.optim import CosineSchedule
+from mamp_bench.engine.optim import CosineSchedule, layer_decay_groups
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.heads import Classifier, FinetuneHead, LinearHead
-from mamp_bench.evaluation.knn import knn_classify
 from mamp_bench.evaluation.metrics import Tally
-from mamp_bench.evaluation.optim import layer_decay_groups
 from mamp_bench.evaluation.subset import labelled_subset
 from mamp_bench.models.transformer import SkeletonEncoder
 from mamp_bench.registry import PROTOCOLS

@@ -131,7 +131,7 @@ def test_kill_during_preparation_then_rerun_equals_uninterrupted(ntu60_tree, ntu
 
 
 def _reproduce_argv(root):
-    return ["reproduce", "--groups", "main", "--methods", "random-init", "--seeds", "0,1", "--device", "cpu",
+    return ["reproduce", "--groups", "linear,knn", "--methods", "random-init", "--seeds", "0,1", "--device", "cpu",
             "--runs-dir", str(root / "runs"), "--results-dir", str(root / "results")]  # fmt: skip
 
 

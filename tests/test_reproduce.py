@@ -3,47 +3,56 @@
 from __future__ import annotations
 
 from mamp_bench.cli import main
-from mamp_bench.reproduce.executors import ExecutorConfig, run_stage
-from mamp_bench.reproduce.matrix import PAPER, SMOKE, Job, build_matrix, select
+from mamp_bench.pipeline import Options, Request
+from mamp_bench.registry import METHODS
+from mamp_bench.reproduce.executors import ExecutorConfig, execute, run_stage
+from mamp_bench.reproduce.matrix import Job, build_matrix
 from mamp_bench.reproduce.plan import make_plan
 from mamp_bench.results.store import ResultsStore
 
+BENCHMARKS = {"ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset", "pku1-xsub", "pku2-xsub"}
+
 
 def test_smoke_matrix_covers_every_method_three_seeds():
-    jobs = build_matrix(SMOKE, synthetic=True)
-    main_jobs = [j for j in jobs if j.group == "main"]
-    assert {j.method for j in main_jobs} == {
-        "mamp",
-        "mae",
-        "mamp-random",
-        "mae-motion-aware",
-        "latent",
-        "skeletonclr",
-        "random-init",
+    jobs = build_matrix("smoke", synthetic=True)
+    frozen = [j.request for j in jobs if j.group in ("linear", "knn")]
+    assert {r.method for r in frozen} == set(METHODS.names())  # every registered method, a plugin's too
+    assert {r.seed for r in frozen} == {0, 1, 2} and {r.protocol for r in frozen} == {"linear", "knn"}
+    assert all(j.request.dataset.startswith("synthetic-") for j in jobs)
+    assert {j.request.overrides["fraction"] for j in jobs if j.request.protocol == "semi"} == {"0.01", "0.1"}
+    assert {j.request.method for j in jobs if j.request.protocol == "scratch"} == {"random-init"}
+    paper = [j.request for j in build_matrix("paper", synthetic=False)]
+    assert {r.dataset for r in paper if r.protocol == "linear"} == BENCHMARKS
+    assert {r.source for r in paper if r.protocol == "transfer"} == {"ntu60-xsub", "ntu120-xsub", "pku1-xsub"}
+    assert len({r.seed for r in paper if r.protocol == "semi"}) == 5
+
+
+def test_ablation_group_runs_the_declared_sweeps():
+    jobs = build_matrix("smoke", synthetic=True, selected_groups=["ablation"])
+    sweeps = {(j.request.protocol, tuple(j.request.overrides.items())) for j in jobs}
+    expected = {
+        (protocol, ((f"method.{key}", str(value)),))
+        for method in METHODS.names()
+        for key, values in METHODS.get(method).sweeps.items()
+        for value in values
+        for protocol in ("linear", "knn")
     }
-    assert {j.seed for j in main_jobs} == {0, 1, 2} and {j.protocol for j in main_jobs} == {"linear", "knn"}
-    assert all(j.dataset.startswith("synthetic-") for j in jobs)
-    assert {j.sets["fraction"] for j in jobs if j.protocol == "semi"} == {"0.01", "0.1"}
-    paper = build_matrix(PAPER, synthetic=False)
-    assert {j.dataset for j in paper if j.protocol == "linear"} == set(PAPER.datasets)
-    assert {j.source for j in paper if j.protocol == "transfer"} == {"ntu60-xsub", "ntu120-xsub", "pku1-xsub"}
-    assert len({j.seed for j in paper if j.protocol == "semi"}) == 5
+    assert sweeps == expected and ("linear", (("method.mask_ratio", "0.8"),)) in sweeps
 
 
 def test_plan_shares_one_pretraining_per_method_and_seed(tmp_path):
-    jobs = select(build_matrix(SMOKE, synthetic=True), ("mamp", "random-init"), ("main",))
-    common = {"runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "results")}
-    plan = make_plan(jobs, "smoke", common, "cpu")
+    jobs = build_matrix("smoke", True, ["linear", "knn"], ["mamp", "random-init"])
+    plan = make_plan(jobs, "smoke", Options(runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path / "r")), "cpu")
     assert len(plan.pretrain_jobs) == 3  # mamp x 3 seeds; random-init needs none
-    assert all(j.method == "mamp" for j in plan.pretrain_jobs)
+    assert all(j.request.method == "mamp" for j in plan.pretrain_jobs)
     assert all(j.cost_seconds > 0 for j in plan.jobs) and not any(j.done for j in plan.jobs)
-    linear = [j for j in plan.protocol_jobs if j.method == "mamp" and j.protocol == "linear"]
-    knn = [j for j in plan.protocol_jobs if j.method == "mamp" and j.protocol == "knn"]
+    linear = [j for j in plan.protocol_jobs if j.request.method == "mamp" and j.request.protocol == "linear"]
+    knn = [j for j in plan.protocol_jobs if j.request.method == "mamp" and j.request.protocol == "knn"]
     assert [a.depends for a in linear] == [b.depends for b in knn]
 
 
 def test_dry_run_prints_the_plan(tmp_path, capsys):
-    argv = ["reproduce", "--dry-run", "--groups", "main", "--methods", "mamp", "--seeds", "0",
+    argv = ["reproduce", "--dry-run", "--groups", "linear,knn", "--methods", "mamp", "--seeds", "0",
             "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -52,7 +61,7 @@ def test_dry_run_prints_the_plan(tmp_path, capsys):
 
 
 def test_second_invocation_skips_finished_jobs(tmp_path, capsys):
-    argv = ["reproduce", "--groups", "main", "--methods", "random-init", "--seeds", "0", "--device", "cpu",
+    argv = ["reproduce", "--groups", "linear,knn", "--methods", "random-init", "--seeds", "0", "--device", "cpu",
             "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]  # fmt: skip
     assert main(argv) == 0
     records = ResultsStore(tmp_path / "results").records()
@@ -68,14 +77,15 @@ def test_second_invocation_skips_finished_jobs(tmp_path, capsys):
 
 def test_submitit_local_executor_runs_a_stage(ntu60_prepared, tmp_path):
     tiny = {"method.encoder.dim": "32", "method.encoder.depth": "1", "method.encoder.heads": "2"}
-    jobs = [Job("run", "random-init", "knn", "ntu60-xsub", seed, tiny) for seed in (0, 1)]
-    common = ["--scale", "smoke", "--device", "cpu", "--quiet", "--data-root", str(ntu60_prepared[0]),
-              "--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]  # fmt: skip
-    results = run_stage(jobs, common, ExecutorConfig("local", folder=tmp_path / "submitit", slurm_time_min=10))
+    jobs = [
+        Job("run", Request("random-init", "knn", "ntu60-xsub", seed=seed, overrides=tiny), "knn") for seed in (0, 1)
+    ]
+    options = Options(str(ntu60_prepared[0]), str(tmp_path / "runs"), str(tmp_path / "results"), "cpu")
+    results = run_stage(jobs, options, ExecutorConfig("local", folder=tmp_path / "submitit", slurm_time_min=10))
     assert [error for _, error in results] == [None, None]
     assert len(ResultsStore(tmp_path / "results").records()) == 2
-    bad = [Job("run", "random-init", "knn", "ntu60-xsub", 0, {"k": "0"})]
-    ((_, error),) = run_stage(bad, common, ExecutorConfig("local", folder=tmp_path / "submitit2", slurm_time_min=10))
+    bad = [Job("run", Request("random-init", "knn", "ntu60-xsub", overrides={"k": "0"}), "knn")]
+    ((_, error),) = run_stage(bad, options, ExecutorConfig("local", folder=tmp_path / "submitit2", slurm_time_min=10))
     assert error
 
 
@@ -83,21 +93,14 @@ def test_pretrain_and_protocol_stages_run_in_process(ntu60_prepared, tmp_path):
     tiny = {"method.encoder.dim": "32", "method.encoder.depth": "1", "method.encoder.heads": "2",
             "method.decoder_dim": "32", "pretrain.epochs": "1", "pretrain.warmup_epochs": "0",
             "pretrain.batch_size": "8", "pretrain.max_clips": "16", "k": "5"}  # fmt: skip
-    jobs = [Job("run", "mamp", "knn", "ntu60-xsub", 0, tiny)]
-    common = {
-        "data_root": str(ntu60_prepared[0]),
-        "runs_dir": str(tmp_path / "runs"),
-        "results_dir": str(tmp_path / "r"),
-    }
-    plan = make_plan(jobs, "smoke", common, "cpu")
+    jobs = [Job("run", Request("mamp", "knn", "ntu60-xsub", overrides=tiny), "knn")]
+    options = Options(str(ntu60_prepared[0]), str(tmp_path / "runs"), str(tmp_path / "r"), "cpu")
+    plan = make_plan(jobs, "smoke", options, "cpu")
     (pretrain,) = plan.pretrain_jobs
-    assert pretrain.sets == {k: v for k, v in tiny.items() if k != "k" and not k.startswith("pretrain.")} | {
-        k.removeprefix("pretrain."): v for k, v in tiny.items() if k.startswith("pretrain.")
-    }
-    argv = ["--scale", "smoke", "--device", "cpu", "--quiet", "--data-root", common["data_root"],
-            "--runs-dir", common["runs_dir"], "--results-dir", common["results_dir"]]  # fmt: skip
-    from mamp_bench.reproduce.runner import execute
-
-    assert execute(plan, argv, ExecutorConfig("inprocess")) == []
-    again = make_plan([Job("run", "mamp", "knn", "ntu60-xsub", 0, tiny)], "smoke", common, "cpu")
+    assert pretrain.request.overrides == {k: v for k, v in tiny.items() if k != "k"}
+    assert pretrain.command()[:2] == ["pretrain", "--method"]
+    assert execute(plan, options, ExecutorConfig("inprocess")) == []
+    again = make_plan(
+        [Job("run", Request("mamp", "knn", "ntu60-xsub", overrides=tiny), "knn")], "smoke", options, "cpu"
+    )
     assert all(j.done for j in again.jobs)

@@ -3,7 +3,7 @@
 import torch
 
 import mamp_bench
-from mamp_bench.evaluation.heads import encode_in_chunks
+from mamp_bench.engine.features import encode_in_chunks
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 
 

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from mamp_bench.api import load_encoder
+    from mamp_bench.checkpoints import load_encoder
     from mamp_bench.data.dataset import SkeletonDataset
     from mamp_bench.data.transforms import test_transform
     from mamp_bench.engine.distributed import resolve_device

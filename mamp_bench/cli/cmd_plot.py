@@ -19,12 +19,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from mamp_bench.errors import UserError
     from mamp_bench.results.frame import load_results
-    from mamp_bench.results.plots import plot_pretraining_losses, plot_semi
+    from mamp_bench.results.plots import plot_label_fraction, plot_pretraining_losses
     from mamp_bench.settings import runs_dir
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    written = [plot_pretraining_losses(runs_dir(args.runs_dir), out), plot_semi(load_results(args.results_dir), out)]
+    written = [
+        plot_pretraining_losses(runs_dir(args.runs_dir), out),
+        plot_label_fraction(load_results(args.results_dir), out),
+    ]
     written = [p for p in written if p is not None]
     if not written:
         raise UserError("nothing to plot: no pretraining logs and no semi-supervised records found")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from mamp_bench.data.preparation import default_workers
+from mamp_bench.data.specs import families
 from mamp_bench.errors import UserError
 
 
@@ -18,7 +19,7 @@ def register(subparsers) -> None:
             "skipped files with their reasons and checksums."
         ),
     )
-    parser.add_argument("dataset", choices=("ntu60", "ntu120", "pku1", "pku2"))
+    parser.add_argument("dataset", choices=families())
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--raw", help="raw folder (NTU: the .skeleton tree; PKU: skeleton/, label/ and split files)")
     source.add_argument("--pyskl", help="NTU only: read pyskl's ntu60_3danno.pkl / ntu120_3danno.pkl instead")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mamp_bench.config import apply_overrides, parse_set_args
-from mamp_bench.presets import METHOD, PRETRAIN, SCALES, check_scale
+from mamp_bench.scales import SCALES
 
 
 def register(subparsers) -> None:
@@ -20,7 +19,7 @@ def register(subparsers) -> None:
         ),
     )
     add_common(parser)
-    parser.add_argument("--method", default="mamp", help="registered method (see `mamp-bench list methods`)")
+    add_method(parser)
     parser.add_argument(
         "--dataset", default=None, help="dataset name (default: ntu60-xsub if prepared, else synthetic-ntu60)"
     )
@@ -40,46 +39,20 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true")
 
 
-def build_config(method: str, dataset: str, scale: str, seed: int, sets: dict[str, str]):
-    from mamp_bench.engine.pretrain import PretrainConfig
-
-    config = PretrainConfig(method=method, dataset=dataset, seed=seed)
-    config = apply_overrides(config, PRETRAIN[check_scale(scale)])
-    method_overrides = dict(_applicable_method_overrides(method, METHOD[scale]))
-    own = {}
-    for key, value in sets.items():
-        if key.startswith("method."):
-            method_overrides[key[len("method.") :]] = value
-        else:
-            own[key] = value
-    config = apply_overrides(config, own)
-    config.method_overrides = method_overrides
-    return config
-
-
-def _applicable_method_overrides(method: str, overrides: dict):
-    """Scale overrides that exist in this method's configuration (methods differ in fields)."""
-    from mamp_bench.config import flat_keys
-    from mamp_bench.registry import METHODS
-
-    keys = set(flat_keys(METHODS.get(method).Config))
-    return {k: v for k, v in overrides.items() if k in keys}
+def add_method(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--method", default=None, help="registered method (see `mamp-bench list methods`; default: the suite's own)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from mamp_bench.data.specs import default_dataset
-    from mamp_bench.engine.pretrain import pretrain
+    from mamp_bench.config import parse_set_args
+    from mamp_bench.pipeline import Options, Request, pretrain
+    from mamp_bench.registry import METHODS
 
-    dataset = args.dataset or default_dataset(args.data_root)
-    config = build_config(args.method, dataset, args.scale, args.seed, parse_set_args(args.set))
-    pretrain(
-        config,
-        data_root=args.data_root,
-        runs_root=args.runs_dir,
-        output_dir=args.output_dir,
-        resume=args.resume,
-        restart=args.restart,
-        device=args.device,
-        quiet=args.quiet,
-    )
+    request = Request(args.method or METHODS.default(), dataset=args.dataset, scale=args.scale, seed=args.seed,
+                      overrides=parse_set_args(args.set))  # fmt: skip
+    options = Options(args.data_root, args.runs_dir, None, args.device, args.resume, args.restart, args.quiet,
+                      args.output_dir)  # fmt: skip
+    pretrain(request, options)
     return 0

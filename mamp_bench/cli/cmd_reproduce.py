@@ -4,10 +4,9 @@ regenerate the tables; finished jobs are skipped, so an interrupted reproduction
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from mamp_bench.presets import SCALES
 from mamp_bench.reproduce.executors import EXECUTORS
+from mamp_bench.scales import SCALES
 
 
 def register(subparsers) -> None:
@@ -31,11 +30,11 @@ def register(subparsers) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument(
         "--groups",
-        help="comma-separated: main,finetune,semi,transfer,ablation "
-        "(default: all but ablation, the mask-ratio/tau sweep)",
+        help="comma-separated tables to fill (linear, knn, finetune, semi, transfer, ...) and 'ablation' for the "
+        "methods' declared sweeps (default: every table, no ablation)",
     )
     parser.add_argument("--methods", help="comma-separated subset of the methods")
-    parser.add_argument("--seeds", help="comma-separated seeds for linear and k-NN (default 0,1,2 smoke, 0 paper)")
+    parser.add_argument("--seeds", help="comma-separated seeds for every job (default: each protocol's own)")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost, run nothing")
     parser.add_argument("--slurm-partition")
     parser.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per Slurm task")
@@ -43,59 +42,46 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
+    import os
+    from pathlib import Path
 
     import torch
 
     from mamp_bench.errors import UserError
-    from mamp_bench.reproduce.executors import ExecutorConfig
-    from mamp_bench.reproduce.matrix import PAPER, SMOKE, build_matrix, select
-    from mamp_bench.reproduce.plan import make_plan
-    from mamp_bench.reproduce.runner import execute, print_plan
+    from mamp_bench.pipeline import Options
+    from mamp_bench.registry import METHODS
+    from mamp_bench.reproduce.executors import ExecutorConfig, execute
+    from mamp_bench.reproduce.matrix import build_matrix
+    from mamp_bench.reproduce.plan import make_plan, print_plan
+    from mamp_bench.results.export import write_tables
+    from mamp_bench.results.frame import load_results
     from mamp_bench.results.store import results_root
     from mamp_bench.settings import runs_dir
 
-    spec = SMOKE if args.scale == "smoke" else PAPER
-    if args.seeds:
-        try:
-            spec = dataclasses.replace(spec, seeds=tuple(int(s) for s in args.seeds.split(",")))
-        except ValueError:
-            raise UserError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
-    if args.scale == "paper" and not args.data_root:
-        import os
-
-        if not os.environ.get("MAMP_BENCH_DATA"):
-            raise UserError("--scale paper runs on real data: pass --data-root DIR (or set MAMP_BENCH_DATA)")
-    if args.groups:
-        spec = dataclasses.replace(spec, groups=tuple(args.groups.split(",")))
-    jobs = build_matrix(spec, synthetic=args.scale == "smoke")
-    methods = tuple(args.methods.split(",")) if args.methods else None
-    jobs = select(jobs, methods, None)
+    if args.scale == "paper" and not (args.data_root or os.environ.get("MAMP_BENCH_DATA")):
+        raise UserError("--scale paper runs on real data: pass --data-root DIR (or set MAMP_BENCH_DATA)")
+    try:
+        seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    except ValueError:
+        raise UserError(f"--seeds expects comma-separated integers, got {args.seeds!r}") from None
+    methods = args.methods.split(",") if args.methods else None
+    for method in methods or ():
+        METHODS.get(method)  # an unknown name is one line with the valid ones
+    groups = args.groups.split(",") if args.groups else None
+    jobs = build_matrix(args.scale, args.scale == "smoke", groups, methods, seeds)
     if not jobs:
         raise UserError("the selection leaves no job to run")
-    common = {"data_root": args.data_root, "runs_dir": args.runs_dir, "results_dir": args.results_dir}
-    device_kind = (
-        "cuda" if (args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())) else "cpu"
-    )
-    plan = make_plan(jobs, args.scale, common, device_kind)
+    options = Options(args.data_root, args.runs_dir, args.results_dir, args.device)
+    use_cuda = args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())
+    device_kind = "cuda" if use_cuda else "cpu"
+    plan = make_plan(jobs, args.scale, options, device_kind)
     print_plan(plan, args.scale, device_kind)
     if args.dry_run:
         return 0
-    argv_common = ["--scale", args.scale, "--device", args.device, "--quiet"]
-    for flag, value in (
-        ("--data-root", args.data_root),
-        ("--runs-dir", args.runs_dir),
-        ("--results-dir", args.results_dir),
-    ):
-        if value:
-            argv_common += [flag, value]
     executor = ExecutorConfig(
         args.executor, args.gpus, runs_dir(args.runs_dir) / "submitit", args.slurm_partition, args.slurm_time
     )
-    failures = execute(plan, argv_common, executor)
-    from mamp_bench.reproduce.tables_out import write_tables
-    from mamp_bench.results.frame import load_results
-
+    failures = execute(plan, options, executor)
     tables = results_root(args.results_dir)
     for path in write_tables(load_results(args.results_dir), Path(tables), args.scale):
         print(f"wrote {path}")

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
+from typing import Any
 
-from mamp_bench.cli.cmd_pretrain import add_common
-from mamp_bench.config import parse_set_args
-from mamp_bench.presets import SCALES
+from mamp_bench.cli.cmd_pretrain import add_common, add_method
+from mamp_bench.scales import SCALES
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="evaluate a method with a protocol (linear, finetune, semi, transfer, knn, scratch)",
+        help="evaluate a method with a protocol (see `mamp-bench list protocols`)",
         description=(
             "Run a protocol on a method's encoder. Without --checkpoint the method is pretrained first on the "
             "same dataset (the transfer protocol: on --source), or an identical earlier pretraining is reused. "
@@ -23,8 +24,8 @@ def register(subparsers) -> None:
         ),
     )
     add_common(parser)
-    parser.add_argument("--method", default="mamp", help="registered method (see `mamp-bench list methods`)")
-    parser.add_argument("--protocol", default="linear", help="registered protocol (see `mamp-bench list protocols`)")
+    add_method(parser)
+    parser.add_argument("--protocol", help="registered protocol (see `mamp-bench list protocols`; default: linear)")
     parser.add_argument("--dataset", help="dataset evaluated on (see `mamp-bench list datasets`)")
     parser.add_argument("--source", help="transfer: dataset the method is pretrained on (default ntu60-xsub)")
     parser.add_argument("--checkpoint", help="evaluate this suite or official checkpoint instead of pretraining")
@@ -40,27 +41,43 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mamp_bench.evaluation.runner import RunRequest
-    from mamp_bench.evaluation.runner import run as run_protocol
+    from mamp_bench.config import parse_set_args
+    from mamp_bench.pipeline import Options, Request
+    from mamp_bench.pipeline import run as run_protocol
+    from mamp_bench.registry import METHODS, PROTOCOLS
 
-    run_protocol(
-        RunRequest(
-            method=args.method,
-            protocol=args.protocol,
-            dataset=args.dataset,
-            source=args.source,
-            checkpoint=args.checkpoint,
-            scale=args.scale,
-            seed=args.seed,
-            pretrain_seed=args.pretrain_seed,
-            device=args.device,
-            sets=parse_set_args(args.set),
-            data_root=args.data_root,
-            runs_dir=args.runs_dir,
-            results_dir=args.results_dir,
-            resume=args.resume,
-            force=args.force,
-            quiet=args.quiet,
-        )
+    request = Request(
+        method=args.method or METHODS.default(),
+        protocol=args.protocol or PROTOCOLS.default(),
+        dataset=args.dataset,
+        source=args.source,
+        checkpoint=args.checkpoint,
+        scale=args.scale,
+        seed=args.seed,
+        pretrain_seed=args.pretrain_seed,
+        overrides=parse_set_args(args.set),
     )
+    options = Options(args.data_root, args.runs_dir, args.results_dir, args.device, args.resume, args.force, args.quiet)
+    record = run_protocol(request, options)
+    if not args.quiet and int(os.environ.get("RANK", "0")) == 0:
+        print_record(record)
     return 0
+
+
+def print_record(record: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    m = record["metrics"]
+    title = (
+        f"{record['protocol']} | {record['method']} | {record['dataset']} | seed {record['seed']} | {record['scale']}"
+    )
+    table = Table(title=title)
+    for column in ("metric", "value"):
+        table.add_column(column)
+    for key in ("top1_final", "top1_best", "best_epoch", "top5_final", "top5_at_best", "top1", "top5"):
+        if key in m and m[key] is not None:
+            value = m[key]
+            table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+    table.add_row("wall time", f"{record['wall_seconds']:.0f} s")
+    Console().print(table)

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from mamp_bench.data.preparation import default_workers
+from mamp_bench.data.specs import families
 from mamp_bench.errors import UserError
 
 
@@ -18,7 +19,7 @@ def register(subparsers) -> None:
             "with valid names, or PKU-MMD videos with label and split files."
         ),
     )
-    parser.add_argument("dataset", choices=("ntu60", "ntu120", "pku1", "pku2"))
+    parser.add_argument("dataset", choices=families())
     parser.add_argument("--out", required=True, help="folder to write the raw files into")
     parser.add_argument("--clips-per-class", type=int, default=4, help="NTU: clips per action class")
     parser.add_argument("--performances", type=int, default=6, help="PKU: performances (each seen from 3 views)")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mamp_bench.presets import SCALES
-from mamp_bench.results.tables import LAYOUTS
+from mamp_bench.scales import SCALES
 
 
 def register(subparsers) -> None:
@@ -20,7 +19,7 @@ def register(subparsers) -> None:
             "were run with."
         ),
     )
-    parser.add_argument("--protocol", required=True, choices=sorted(LAYOUTS))
+    parser.add_argument("--protocol", required=True, help="the table: a protocol with its own layout (linear, ...)")
     parser.add_argument("--format", default="rich", choices=("markdown", "latex", "csv", "rich"))
     parser.add_argument("--scale", choices=SCALES, help="only measured rows of this scale")
     parser.add_argument(

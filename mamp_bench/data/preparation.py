@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from mamp_bench import faults
+from mamp_bench.console import progress_bar
 from mamp_bench.data.npzio import NpzStreamWriter
-from mamp_bench.engine import faults
 from mamp_bench.fileio import sha256_file, write_json
 
 MAX_FRAMES = 300
@@ -83,7 +84,7 @@ def parallel_map(
     Results come in completion order; ``fn`` must catch its own per-item errors.
     """
     workers = max(1, min(workers, len(items)))
-    progress = _progress(quiet)
+    progress = progress_bar(not quiet, status=False)
     with progress:
         task = progress.add_task(description, total=len(items))
         if workers == 1:
@@ -106,19 +107,6 @@ def parallel_map(
 def _start_method() -> str:
     # fork is fastest and safe here (workers only read files); fall back where it is unavailable
     return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-
-
-def _progress(quiet: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=quiet,
-        transient=False,
-    )
 
 
 def pad_sample(joints: np.ndarray, single_actor: str = "zeros") -> np.ndarray:

@@ -26,6 +26,7 @@ class DatasetSpec:
     synthetic: bool = False
     counterpart: str = ""  # the synthetic stand-in of a real set, or the real set of a synthetic one
     description: str = ""
+    clips: tuple[int, int] = (0, 0)  # (train, test) clips, approximately: for cost estimates
 
     def path(self, data_root: str | Path | None = None) -> Path:
         """The prepared ``.npz``; synthetic sets are built on first use."""
@@ -65,6 +66,13 @@ _REAL = (
     ("pku2", "xsub"),
     ("pku2", "xview"),
 )
+#: (train, test) clips of the real splits, and roughly of the synthetic stand-ins of each family
+_CLIPS = {
+    "ntu60-xsub": (40091, 16487), "ntu60-xview": (37646, 18932), "ntu120-xsub": (63026, 50919),
+    "ntu120-xset": (54468, 59477), "pku1-xsub": (18840, 3220), "pku1-xview": (14000, 8000),
+    "pku2-xsub": (5340, 1610), "pku2-xview": (4800, 2100),
+}  # fmt: skip
+_SYNTHETIC_CLIPS = {"ntu60": (620, 580), "ntu120": (610, 590), "pku1": (580, 280), "pku2": (520, 260)}
 #: Synthetic stand-in of each real benchmark.
 SYNTHETIC_NAME = {
     "ntu60-xsub": "synthetic-ntu60",
@@ -84,20 +92,49 @@ for _family, _split in _REAL:
     DATASETS.add(
         _name,
         DatasetSpec(
-            _name, _family, _split, _classes, _file, _subdir, False, SYNTHETIC_NAME[_name], f"{_title} {_split}"
+            _name,
+            _family,
+            _split,
+            _classes,
+            _file,
+            _subdir,
+            False,
+            SYNTHETIC_NAME[_name],
+            f"{_title} {_split}",
+            _CLIPS[_name],
         ),
     )
     _synth = SYNTHETIC_NAME[_name]
     DATASETS.add(
         _synth,
         DatasetSpec(
-            _synth, _family, _split, _classes, _file, _subdir, True, _name, f"synthetic stand-in for {_title} {_split}"
+            _synth,
+            _family,
+            _split,
+            _classes,
+            _file,
+            _subdir,
+            True,
+            _name,
+            f"synthetic stand-in for {_title} {_split}",
+            _SYNTHETIC_CLIPS[_family],
         ),
     )
 
 
+def families() -> list[str]:
+    """The dataset families, each with its own raw format and preparation."""
+    return list(_FAMILY)
+
+
 def get_dataset(name: str) -> DatasetSpec:
     return DATASETS.get(name)
+
+
+def stand_in(name: str) -> str:
+    """The synthetic stand-in of a real benchmark (a synthetic name is returned as it is)."""
+    spec = get_dataset(name)
+    return name if spec.synthetic else spec.counterpart
 
 
 def default_dataset(data_root: str | Path | None = None) -> str:

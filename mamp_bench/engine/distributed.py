@@ -39,6 +39,13 @@ class Runtime:
         dist.all_reduce(tensor)
         return tensor.item() / self.world_size
 
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` for training: wrapped in DDP when several processes run, else itself."""
+        if not self.distributed:
+            return module
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+
     def sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.distributed:
             tensor = tensor.clone()

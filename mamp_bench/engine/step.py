@@ -14,19 +14,8 @@ import contextlib
 
 import torch
 
+from mamp_bench.engine.loop import NonFiniteLoss
 from mamp_bench.methods.base import PretrainMethod
-
-
-class NonFiniteLoss(Exception):
-    def __init__(self, value: float):
-        super().__init__(f"loss is {value}")
-        self.value = value
-
-
-def default_micro_batch(device: torch.device) -> int:
-    """0 (whole batch) on GPUs; 2 clips on CPUs, the fastest chunk measured for the paper's model
-    (pretraining, fine-tuning and evaluation alike)."""
-    return 0 if device.type == "cuda" else 2
 
 
 def pretrain_step(

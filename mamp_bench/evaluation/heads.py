@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mamp_bench.models.transformer import SkeletonEncoder, to_person_sequences, trunc_normal_
+from mamp_bench.engine.features import encode_in_chunks, pooled_features
+from mamp_bench.models.transformer import SkeletonEncoder, trunc_normal_
 
 
 class LinearHead(nn.Module):
@@ -53,54 +54,26 @@ class FinetuneHead(nn.Module):
         return self.fc2(self.relu(self.bn(self.fc1(x))))
 
 
-def encode_in_chunks(
-    encoder: SkeletonEncoder, x: torch.Tensor, chunk: int = 0, skip_empty: bool = False
-) -> torch.Tensor:
-    """Clips (N, C, T, V, M) -> ``encoder(x)`` (N, M, TP, VP, D), ``chunk`` clips at a time (0: at once).
-
-    The encoder treats every person sequence independently, so chunking gives the same result; on a
-    CPU the smaller activations stay in cache and it runs faster. Gradients flow as usual.
-
-    ``skip_empty``: an absent person is an all-zero sequence, and every all-zero sequence has the
-    same features (in eval mode; in train mode they differ only by their drop-path draws). The
-    encoder then runs on the present persons plus one zero sequence, whose output stands for every
-    absent person: the same features in eval mode, at about half the cost on NTU-60's mix. In train
-    mode the absent persons of a batch share one drop-path draw (not in the reference).
-    """
-    if skip_empty:
-        return _encode_present(encoder, x, chunk)
-    if chunk <= 0 or chunk >= x.shape[0]:
-        return encoder(x)
-    return torch.cat([encoder(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
-
-
-def _encode_present(encoder: SkeletonEncoder, x: torch.Tensor, chunk: int) -> torch.Tensor:
-    N, C, T, V, M = x.shape
-    seq = to_person_sequences(x)  # (NM, T, V, C)
-    present = seq.flatten(1).ne(0).any(dim=1)  # (NM,)
-    kept = torch.cat([seq[present], seq.new_zeros(1, T, V, C)])  # (P + 1, T, V, C)
-    step = len(kept) if chunk <= 0 else chunk * M  # the same number of sequences a chunk of clips has
-    tokens = torch.cat(
-        [encoder.blocks_and_norm(encoder.embed(kept[i : i + step])) for i in range(0, len(kept), step)]
-    )  # (P + 1, L, D)
-    source = torch.full((N * M,), len(kept) - 1, dtype=torch.long, device=x.device)
-    source[present] = torch.arange(len(kept) - 1, device=x.device)
-    TP, VP = encoder.config.grid
-    return tokens[source].reshape(N, M, TP, VP, -1)
-
-
 class Classifier(nn.Module):
     """Encoder + head: clips (N, C, T, V, M) -> logits (N, classes).
 
-    The head (with its BatchNorm) always sees the whole batch; only the encoder may run in chunks.
+    The head (with its BatchNorm) always sees the whole batch; only the encoder may run in chunks
+    (``chunk`` clips at a time) and encode absent persons once (``skip_empty``; see
+    ``encode_in_chunks``). ``frozen``: the encoder's parameters are fixed and it runs without an
+    autograd graph (the linear probe), on pooled features.
     """
 
-    def __init__(self, encoder: SkeletonEncoder, head: nn.Module, chunk: int = 0, skip_empty: bool = False):
+    def __init__(
+        self, encoder: SkeletonEncoder, head: nn.Module, chunk: int = 0, skip_empty: bool = False, frozen: bool = False
+    ):
         super().__init__()
-        self.encoder = encoder
+        self.encoder = encoder.requires_grad_(False) if frozen else encoder
         self.head = head
-        self.chunk = chunk
-        self.skip_empty = skip_empty
+        self.chunk, self.skip_empty, self.frozen = chunk, skip_empty, frozen
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frozen:
+            with torch.no_grad():
+                features = pooled_features(self.encoder, x, self.chunk, self.skip_empty)  # (N, D)
+            return self.head(features)
         return self.head(encode_in_chunks(self.encoder, x, self.chunk, self.skip_empty))

@@ -1,7 +1,11 @@
 """The protocol plugin interface.
 
 A protocol declares its hyperparameters as a dataclass whose values live in a TOML recipe (one
-table per scale, with per-dataset-family sub-tables), and implements ``run``. The runner gives it a
+table per scale, with per-dataset-family sub-tables), and implements ``run``. It also declares
+the facts the rest of the suite reads from the registry, so that adding a protocol is one file and
+one recipe: which encoders it takes, its tier in the reproduction matrix and its jobs per scale,
+the table its rows go into and that table's columns, the settings that tell its results apart
+(a label fraction, a transfer source), and a cost estimate. The pipeline gives ``run`` a
 ``ProtocolContext``: the dataset, a factory for the encoder to evaluate, the device and process
 context, the run folder and the seed.
 """
@@ -15,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mamp_bench.config import apply_overrides, from_dict
-from mamp_bench.data.specs import DatasetSpec
+from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.runs import RunDir
 from mamp_bench.errors import UserError
@@ -43,13 +47,46 @@ class ProtocolContext:
         return self.dataset.path(self.data_root)
 
 
+@dataclass(frozen=True)
+class TableColumn:
+    """One column of a paper-style table: a real benchmark, and the setting values that select it."""
+
+    label: str  # "NTU-60 xsub 1%"
+    dataset: str  # the real benchmark evaluated ("ntu60-xsub"); synthetic runs go to its stand-in's column
+    setting: tuple[tuple[str, Any], ...] = ()  # e.g. (("fraction", 0.01),) or (("source", "ntu60-xsub"),)
+    reported: str | None = None  # the protocol name of its published numbers in reported.csv
+    reported_split: str | None = None  # their split there (default: the dataset's split)
+
+
+@dataclass(frozen=True)
+class MatrixEntry:
+    """Jobs of the reproduction matrix: every dataset x seed x protocol setting x transfer source."""
+
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...] = (0,)
+    settings: tuple[tuple[tuple[str, str], ...], ...] = ((),)  # protocol --set variants, e.g. fractions
+    sources: tuple[str | None, ...] = (None,)
+
+
 class Protocol:
-    name: ClassVar[str]
+    name: ClassVar[str]  # set by ``PROTOCOLS.register``
     description: ClassVar[str] = ""
     Config: ClassVar[type]
     recipe: ClassVar[Path]  # TOML file of the hyperparameters
-    #: False for protocols that train from scratch (the encoder is freshly initialised)
-    uses_pretraining: ClassVar[bool] = True
+    #: which encoders it evaluates: "pretrained" (the method's pretraining), "any" (an untrained
+    #: method gives a floor) or "untrained" (trains from a fresh initialisation)
+    encoder: ClassVar[str] = "pretrained"
+    #: its tier in the reproduction matrix (a method's ``reproduce_tiers`` say how far it goes)
+    tier: ClassVar[int] = 1
+    #: scale -> the jobs ``reproduce`` runs
+    matrix: ClassVar[dict[str, tuple[MatrixEntry, ...]]] = {}
+    #: whether ``reproduce --groups ablation`` runs the methods' ablation sweeps with it
+    runs_sweeps: ClassVar[bool] = False
+    #: the table its rows go into (None: its own, laid out by ``columns``)
+    table: ClassVar[str | None] = None
+    columns: ClassVar[tuple[TableColumn, ...]] = ()
+    #: the settings that tell its results apart beyond method, dataset and seed (a table column each)
+    setting_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def config(cls, family: str, scale: str, overrides: dict[str, Any] | None = None) -> Any:
@@ -71,6 +108,30 @@ class Protocol:
             config.validate()
         return config
 
+    @classmethod
+    def datasets(cls, dataset: str | None, source: str | None, default: str) -> tuple[DatasetSpec, DatasetSpec]:
+        """(evaluated dataset, pretraining dataset) of a request; ``default`` when none is named."""
+        if source:
+            raise UserError(f"--source is for a transfer protocol, not {cls.name!r}")
+        target = get_dataset(dataset or default)
+        return target, target
+
+    @classmethod
+    def setting(cls, config: Any, target: DatasetSpec, source: DatasetSpec) -> dict[str, Any]:
+        """The values of ``setting_keys`` of a run (read from its configuration by default)."""
+        return {key: getattr(config, key) for key in cls.setting_keys}
+
+    @classmethod
+    def estimate_seconds(cls, config: Any, train_clips: float, test_clips: int, rates: dict[str, float]) -> float:
+        """Expected wall time from the planner's clips/s ``rates`` ("encode": a frozen forward pass,
+        "train": forward and backward through the encoder)."""
+        return (train_clips + test_clips) / rates["encode"]
+
     def run(self, ctx: ProtocolContext, config: Any) -> dict[str, Any]:
         """Evaluate; return the metrics (top-1/top-5 final and best, per class, ...)."""
         raise NotImplementedError
+
+
+def default_dataset_for(name: str, synthetic: bool) -> str:
+    """A real benchmark's name, or its synthetic stand-in's when the run is on synthetic data."""
+    return stand_in(name) if synthetic else name

@@ -1,8 +1,11 @@
-"""The base class of pretraining methods.
+"""The base class of pretraining methods (solo-learn style: one base, each method short).
 
 A method is an ``nn.Module`` that owns a ``SkeletonEncoder`` (the part the protocols evaluate),
-declares its configuration dataclass with the paper's defaults, and maps a batch of clips to a
-loss. Methods with a momentum (EMA) network update it in ``after_step``.
+declares its configuration dataclass with the paper's defaults (written once, there), and maps a
+batch of clips to a loss. It also declares the facts the rest of the suite reads from the
+registry: its label and place in tables, its published counterpart, how far the reproduction
+matrix takes it, and its ablation row and sweeps. Methods with a momentum (EMA) network update it in
+``after_step``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import torch.nn as nn
 
 from mamp_bench.config import apply_overrides
 from mamp_bench.models.transformer import SkeletonEncoder
+from mamp_bench.scales import method_overrides
 
 
 @dataclass
@@ -32,6 +36,7 @@ class PretrainOutput:
 class PretrainMethod(nn.Module):
     """Subclasses set ``Config`` (a dataclass) and may set ``presets`` per dataset family."""
 
+    name: ClassVar[str]  # set by ``METHODS.register``
     Config: ClassVar[type]
     #: dataset family ("ntu60", "ntu120", "pku1", "pku2") -> overrides of the paper's configs
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -43,6 +48,19 @@ class PretrainMethod(nn.Module):
     pretrainable: ClassVar[bool] = True
     #: name of this method's rows in the published results (``reported.csv``), if any
     reported_as: ClassVar[str | None] = None
+    #: position among the measured rows of a table (lower first; ties by name)
+    table_rank: ClassVar[int] = 100
+    #: scale -> the highest protocol tier ``reproduce`` runs this method with (1: frozen-encoder
+    #: protocols; 2: fine-tuning; 3: semi-supervised and transfer); absent scale: not reproduced
+    reproduce_tiers: ClassVar[dict[str, int]] = {"smoke": 1}
+    #: its row in the ablation table (target x masking), e.g. "motion target, random masking"
+    ablation: ClassVar[str | None] = None
+    #: ablation sweeps: configuration key -> values tried besides the default
+    sweeps: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    #: official checkpoints: the reference's model module that trained this method ("model_mamp"),
+    #: and which of their ``args`` its model uses, mapped onto configuration keys
+    official_model: ClassVar[str | None] = None
+    official_args: ClassVar[dict[str, str]] = {}
 
     encoder: SkeletonEncoder
 
@@ -51,9 +69,24 @@ class PretrainMethod(nn.Module):
         self.config = config
 
     @classmethod
+    def resolve_config(
+        cls, family: str = "ntu60", scale: str = "paper", overrides: dict[str, Any] | None = None, window: int = 0
+    ) -> Any:
+        """The configuration of a run, resolved once: the paper's defaults, the dataset family's
+        preset, the scale's overrides, the user's ``overrides`` (dotted keys) and the input
+        ``window`` (``encoder.frames``, when given); validated."""
+        config = apply_overrides(cls.Config(), cls.presets.get(family, {}))
+        config = apply_overrides(config, {**method_overrides(cls.Config, scale), **(overrides or {})})
+        if window and hasattr(config, "encoder"):
+            config = apply_overrides(config, {"encoder.frames": window})
+        if hasattr(config, "validate"):
+            config.validate()
+        return config
+
+    @classmethod
     def default_config(cls, family: str = "ntu60") -> Any:
         """The paper's configuration for a dataset family (NTU-60's when unknown)."""
-        return apply_overrides(cls.Config(), cls.presets.get(family, {}))
+        return cls.resolve_config(family)
 
     def forward(self, x: torch.Tensor, seeds: torch.Tensor | None = None) -> PretrainOutput:
         """Clips (N, C, T, V, M) and optional per-sample seeds (N,) int64 -> loss first."""

@@ -14,9 +14,15 @@ from mamp_bench.methods.masked import MaskedPrediction
 from mamp_bench.registry import METHODS
 
 
-@METHODS.register("mamp")
+@METHODS.register("mamp", default=True)
 class MAMP(MaskedPrediction):
     """Masked motion prediction with motion-aware masking (ICCV 2023)."""
 
     description = "MAMP: masked motion prediction, motion-aware masking (ICCV 2023)"
     reported_as = "MAMP"
+    table_rank = 0
+    reproduce_tiers = {"smoke": 3, "paper": 3}
+    ablation = "motion target, motion-aware masking (MAMP)"
+    sweeps = {"mask_ratio": (0.8, 0.95), "tau": (0.5, 1.0)}
+    official_model = "model_mamp"
+    official_args = {"mask_ratio": "mask_ratio", "motion_aware_tau": "tau"}

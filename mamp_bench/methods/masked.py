@@ -1,51 +1,55 @@
-"""Masked prediction on the skeleton transformer: encoder + target + masking + loss.
+"""The masked-method core (MMSelfSup's split): encoder + masking + decoder, then target and loss.
 
-MAMP is (motion target, motion-aware masking, normalised MSE on masked tokens); the MAE baseline
-is the same with (coordinate target, random masking). Both are this class with other settings.
+``MaskedMethod`` does what every masked method shares: person sequences, masking noise from
+per-clip seeds, the mask, visible-token gathering, the encoder on the visible tokens, and the
+decoder that re-inserts mask tokens and predicts every token. A method supplies only its target
+(``make_target``) and its loss (``loss``):
+
+* ``MaskedPrediction``: the token's own values, coordinates (MAE) or motion (MAMP), normalised, with
+  the mean squared error over masked tokens. MAMP is (motion, motion-aware masking); MAE is
+  (coordinates, random masking); the ablation cells are the other two pairs.
+* the latent-prediction baseline (``baselines/latent.py``): an EMA target encoder's representation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from mamp_bench.errors import UserError
 from mamp_bench.methods.base import PretrainMethod, PretrainOutput
 from mamp_bench.methods.losses import masked_mse
-from mamp_bench.methods.masking import build_masking
+from mamp_bench.methods.masking import Mask, build_masking
 from mamp_bench.methods.targets import TokenTarget, patchify
 from mamp_bench.models.transformer import EncoderConfig, MaskedDecoder, SkeletonEncoder, to_person_sequences
 from mamp_bench.seeding import seeded_uniform
 
 
 @dataclass
-class MaskedPredictionConfig:
+class MaskedConfig:
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
     decoder_dim: int = 256
     decoder_depth: int = 3
     mask_ratio: float = 0.9
     tau: float = 0.8  # motion-aware masking temperature; <= 0 means uniform random masking
-    target: str = "motion"  # "motion" (MAMP) or "coords" (MAE)
-    motion_stride: int = 1
-    target_norm: str = "patch"  # "patch" (reference), "time" (per joint and axis over time), "none"
     skip_empty_persons: bool = False  # drop all-zero person sequences (not in the reference; see README)
 
     def validate(self) -> None:
-        from mamp_bench.errors import UserError
-
         if not 0 < self.mask_ratio < 1:
             raise UserError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
         if self.encoder.frames % self.encoder.t_patch:
             raise UserError(f"encoder.frames ({self.encoder.frames}) must be a multiple of t_patch")
         if self.encoder.dim % self.encoder.heads:
             raise UserError(f"encoder.dim ({self.encoder.dim}) must be a multiple of encoder.heads")
-        if not 1 <= self.motion_stride < self.encoder.frames:
-            raise UserError(f"motion_stride must be in [1, frames), got {self.motion_stride}")
 
 
-class MaskedPrediction(PretrainMethod):
-    Config = MaskedPredictionConfig
+class MaskedMethod(PretrainMethod):
+    """Encoder, masking and decoder; subclasses give ``prediction_size``, ``make_target``, ``loss``."""
+
+    Config = MaskedConfig
     micro_batches = True
     presets = {
         "ntu60": {"decoder_depth": 3, "tau": 0.8},
@@ -54,15 +58,26 @@ class MaskedPrediction(PretrainMethod):
         "pku2": {"decoder_depth": 5, "tau": 0.8},
     }
 
-    def __init__(self, config: MaskedPredictionConfig | None = None):
+    def __init__(self, config: MaskedConfig | None = None):
         config = config or self.default_config()
         config.validate()
         super().__init__(config)
         enc = config.encoder
         self.encoder = SkeletonEncoder(enc)
-        self.decoder = MaskedDecoder(enc, config.decoder_dim, config.decoder_depth)
-        self.target = TokenTarget(config.target, enc.t_patch, config.motion_stride, config.target_norm)
+        self.decoder = MaskedDecoder(enc, config.decoder_dim, config.decoder_depth, self.prediction_size(config))
         self.masking = build_masking(config.mask_ratio, config.tau, enc.grid)
+
+    def prediction_size(self, config: Any) -> int:
+        """Values the decoder predicts per token."""
+        raise NotImplementedError
+
+    def make_target(self, seq: torch.Tensor) -> Any:
+        """Person sequences (NM, T, V, C) -> what ``loss`` compares the predictions with."""
+        raise NotImplementedError
+
+    def loss(self, pred: torch.Tensor, target: Any, mask: torch.Tensor) -> torch.Tensor:
+        """Predictions (NM, L, P), the target and the mask (NM, L), 1 = masked -> scalar loss."""
+        raise NotImplementedError
 
     def noise(self, seeds: torch.Tensor | None, persons: int, device: torch.device) -> torch.Tensor:
         """(N*M, L) uniform masking noise: from per-sample seeds when given, else torch.rand."""
@@ -72,6 +87,13 @@ class MaskedPrediction(PretrainMethod):
         per_sample = seeded_uniform(seeds.to(device), persons // len(seeds) * TP * VP)
         return per_sample.reshape(persons, TP * VP)
 
+    def predict(self, seq: torch.Tensor, mask: Mask) -> torch.Tensor:
+        """Encode the visible tokens, decode every token: (NM, T, V, C) -> (NM, L, P)."""
+        tokens = self.encoder.embed(seq)  # (NM, L, D)
+        visible = torch.gather(tokens, 1, mask.ids_keep.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+        latent = self.encoder.blocks_and_norm(visible)  # (NM, L_keep, D)
+        return self.decoder(latent, mask.ids_restore)  # (NM, L, P)
+
     def forward(self, x: torch.Tensor, seeds: torch.Tensor | None = None) -> PretrainOutput:
         seq = to_person_sequences(x)  # (NM, T, V, C)
         with torch.no_grad():
@@ -79,10 +101,43 @@ class MaskedPrediction(PretrainMethod):
             if self.config.skip_empty_persons:
                 present = seq.flatten(1).ne(0).any(dim=1)
                 seq, noise = seq[present], noise[present]
-            target = self.target(seq)  # (NM, L, t_patch * C)
             mask = self.masking(patchify(seq, self.config.encoder.t_patch), noise)
-        tokens = self.encoder.embed(seq)  # (NM, L, D)
-        visible = torch.gather(tokens, 1, mask.ids_keep.unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
-        latent = self.encoder.blocks_and_norm(visible)  # (NM, L_keep, D)
-        pred = self.decoder(latent, mask.ids_restore)  # (NM, L, t_patch * C)
-        return PretrainOutput(masked_mse(pred, target, mask.mask), pred, mask.mask, weight=float(mask.mask.sum()))
+            target = self.make_target(seq)
+        pred = self.predict(seq, mask)
+        return PretrainOutput(self.loss(pred, target, mask.mask), pred, mask.mask, weight=float(mask.mask.sum()))
+
+
+@dataclass
+class MaskedPredictionConfig(MaskedConfig):
+    target: str = "motion"  # "motion" (MAMP) or "coords" (MAE)
+    motion_stride: int = 1
+    target_norm: str = "patch"  # "patch" (reference), "time" (per joint and axis over time), "none"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.target not in ("motion", "coords"):
+            raise UserError(f"target must be 'motion' or 'coords', got {self.target!r}")
+        if self.target_norm not in ("patch", "time", "none"):
+            raise UserError(f"target_norm must be 'patch', 'time' or 'none', got {self.target_norm!r}")
+        if not 1 <= self.motion_stride < self.encoder.frames:
+            raise UserError(f"motion_stride must be in [1, frames), got {self.motion_stride}")
+
+
+class MaskedPrediction(MaskedMethod):
+    """Predict the masked tokens' own values (motion or coordinates), normalised, with MSE."""
+
+    Config = MaskedPredictionConfig
+
+    def __init__(self, config: MaskedPredictionConfig | None = None):
+        super().__init__(config)
+        enc = self.config.encoder
+        self.target = TokenTarget(self.config.target, enc.t_patch, self.config.motion_stride, self.config.target_norm)
+
+    def prediction_size(self, config: MaskedPredictionConfig) -> int:
+        return config.encoder.t_patch * config.encoder.in_channels
+
+    def make_target(self, seq: torch.Tensor) -> torch.Tensor:
+        return self.target(seq)  # (NM, L, t_patch * C)
+
+    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return masked_mse(pred, target, mask)

@@ -35,7 +35,7 @@ def mask_from_scores(scores: torch.Tensor, ratio: float) -> Mask:
 class RandomMasking:
     """Uniform random masking of ``ratio`` of the tokens (MAE)."""
 
-    def __init__(self, ratio: float = 0.9):
+    def __init__(self, ratio: float):
         self.ratio = ratio
 
     def __call__(self, patches: torch.Tensor, noise: torch.Tensor) -> Mask:
@@ -51,7 +51,7 @@ class MotionAwareMasking:
     max * tau; the masked set is a Gumbel-top-k sample from softmax over the L tokens.
     """
 
-    def __init__(self, ratio: float = 0.9, tau: float = 0.8, grid: tuple[int, int] = (30, 25)):
+    def __init__(self, ratio: float, tau: float, grid: tuple[int, int]):
         self.ratio, self.tau, self.grid = ratio, tau, grid
 
     def token_motion(self, patches: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ def plot_pretraining_losses(runs_dir: Path, out: Path) -> Path | None:
     colours: dict[str, str] = {}
     for log in runs:
         config = json.loads((log.parent / "config.json").read_text()) if (log.parent / "config.json").exists() else {}
-        method = config.get("pretrain", {}).get("method", log.parent.name.split("-")[0])
+        method = config.get("method", log.parent.name.split("-")[0])
         epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         if not epochs:
             continue
@@ -53,20 +53,21 @@ def plot_pretraining_losses(runs_dir: Path, out: Path) -> Path | None:
     return _save(plt, fig, out / "pretrain_loss.png")
 
 
-def plot_semi(frame: pd.DataFrame, out: Path, metric: str = "top1_best") -> Path | None:
+def plot_label_fraction(frame: pd.DataFrame, out: Path, metric: str = "top1_best") -> Path | None:
     """Top-1 against the labelled fraction, mean +/- std over seeds, per method and dataset."""
-    data = frame[frame["protocol"] == "semi"].dropna(subset=["fraction"])
+    fraction = frame["setting"].apply(lambda s: s.get("fraction") if isinstance(s, dict) else None)
+    data = frame.assign(fraction=fraction).dropna(subset=["fraction"])
     if data.empty:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (method, dataset), group in data.groupby(["method", "dataset"]):
+    for (method, dataset), group in data.groupby(["method", "dataset"]):  # every protocol with a fraction
         stats = group.groupby("fraction")[metric].agg(["mean", "std", "count"]).sort_index()
         ax.errorbar(stats.index * 100, stats["mean"], yerr=np.nan_to_num(stats["std"]), marker="o", capsize=3,
                     label=f"{method} ({dataset})")  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("labelled fraction of the training set (%)")
     ax.set_ylabel("top-1 (%)")
-    ax.set_title("Semi-supervised fine-tuning")
+    ax.set_title("Accuracy against the labelled fraction")
     ax.legend()
-    return _save(plt, fig, out / "semi_fraction.png")
+    return _save(plt, fig, out / "label_fraction.png")

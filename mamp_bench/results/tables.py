@@ -1,11 +1,12 @@
 """Paper-style leaderboard tables: measured rows (mean +/- std over seeds, n) beside the
 published ("reported") rows, with the gap of a measured row to its reported counterpart.
 
-Layouts follow the MAMP paper: linear / fine-tune / k-NN with NTU-60 xsub, xview, NTU-120 xsub,
-xset, PKU-I and PKU-II columns; semi with NTU-60 xsub and xview at 1 % and 10 %; transfer with
-PKU-II from each source. Measured rows on synthetic stand-ins appear in the column of the real
-benchmark they stand in for, marked ``synthetic``, and get no gap (their numbers are not
-comparable with published ones).
+Every protocol declares its table (its columns, or the table its rows join) and every method its
+place among the rows; this module only iterates the registries. The layouts follow the MAMP paper:
+linear / fine-tune / k-NN with NTU-60 xsub, xview, NTU-120 xsub, xset, PKU-I and PKU-II columns;
+semi with NTU-60 xsub and xview at 1 % and 10 %; transfer with PKU-II from each source. Measured
+rows on synthetic stand-ins appear in the column of the real benchmark they stand in for, marked
+``synthetic``, and get no gap (their numbers are not comparable with published ones).
 """
 
 from __future__ import annotations
@@ -13,62 +14,36 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mamp_bench.data.specs import DATASETS, get_dataset
 from mamp_bench.errors import UserError
+from mamp_bench.evaluation.protocol import TableColumn
+from mamp_bench.registry import METHODS, PROTOCOLS
 from mamp_bench.results.reported import reported, short_source
 
 DASH = "—"
 
 
-@dataclass(frozen=True)
-class Column:
-    label: str
-    family: str
-    split: str
-    reported_protocol: str | None
-    reported_split: str
-    fraction: float | None = None  # semi
-    source: str | None = None  # transfer: source family
+def table_names() -> list[str]:
+    """The tables: one per protocol that lays out its own columns (others add rows to one of these)."""
+    return [name for name, cls in PROTOCOLS.items() if cls.table is None and cls.columns]
 
 
-def _standard(protocol: str | None) -> list[Column]:
-    return [
-        Column("NTU-60 xsub", "ntu60", "xsub", protocol, "xsub"),
-        Column("NTU-60 xview", "ntu60", "xview", protocol, "xview"),
-        Column("NTU-120 xsub", "ntu120", "xsub", protocol, "xsub"),
-        Column("NTU-120 xset", "ntu120", "xset", protocol, "xset"),
-        Column("PKU-I xsub", "pku1", "xsub", protocol, "xsub"),
-        Column("PKU-II xsub", "pku2", "xsub", protocol, "xsub"),
-    ]
+def layout(table: str) -> tuple[tuple[str, ...], tuple[TableColumn, ...]]:
+    """(the protocols whose rows a table shows, its first the table's own; its columns)."""
+    if table not in table_names():
+        raise UserError(f"no table {table!r}; choose from {', '.join(table_names())}")
+    members = [name for name, cls in PROTOCOLS.items() if name != table and cls.table == table]
+    return (table, *members), PROTOCOLS.get(table).columns
 
 
-LAYOUTS: dict[str, tuple[tuple[str, ...], list[Column]]] = {
-    "linear": (("linear",), _standard("linear")),
-    "finetune": (("finetune", "scratch"), _standard("finetune")),
-    "knn": (("knn",), _standard(None)),
-    "semi": (
-        ("semi",),
-        [
-            Column("NTU-60 xsub 1%", "ntu60", "xsub", "semi-1pct", "xsub", 0.01),
-            Column("NTU-60 xsub 10%", "ntu60", "xsub", "semi-10pct", "xsub", 0.1),
-            Column("NTU-60 xview 1%", "ntu60", "xview", "semi-1pct", "xview", 0.01),
-            Column("NTU-60 xview 10%", "ntu60", "xview", "semi-10pct", "xview", 0.1),
-        ],
-    ),
-    "transfer": (
-        ("transfer",),
-        [
-            Column("PKU-II from NTU-60", "pku2", "xsub", "transfer", "from-ntu60", source="ntu60"),
-            Column("PKU-II from NTU-120", "pku2", "xsub", "transfer", "from-ntu120", source="ntu120"),
-            Column("PKU-II from PKU-I", "pku2", "xsub", "transfer", "from-pku1", source="pku1"),
-        ],
-    ),
-}
-
-METHOD_ORDER = ("mamp", "mae", "mamp-random", "mae-motion-aware", "latent", "skeletonclr", "random-init")
+def method_rank(method: str) -> tuple[int, str]:
+    """A method's place among the measured rows (its declared ``table_rank``, then its name)."""
+    return (METHODS.get(method).table_rank if method in METHODS else 1000, method)
 
 
 @dataclass
@@ -99,31 +74,51 @@ class Row:
 class Table:
     protocol: str
     metric: str
-    columns: list[Column]
+    columns: tuple[TableColumn, ...]
     rows: list[Row]
 
 
-def _column_mask(frame: pd.DataFrame, column: Column) -> pd.Series:
-    mask = (frame["family"] == column.family) & (frame["split"] == column.split)
-    if column.fraction is not None:
-        mask &= np.isclose(frame["fraction"].astype(float).fillna(-1), column.fraction)
-    if column.source is not None:
-        mask &= frame["source_family"] == column.source
-    return mask
+def _benchmark(name: Any) -> Any:
+    """The real benchmark a dataset name stands for (synthetic stand-ins map to theirs)."""
+    if isinstance(name, str) and name in DATASETS:
+        spec = get_dataset(name)
+        return spec.counterpart if spec.synthetic else name
+    return name
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return bool(np.isclose(float(a), float(b)))
+        except (TypeError, ValueError):
+            return False
+    return _benchmark(a) == _benchmark(b)
+
+
+def _column_mask(frame: pd.DataFrame, column: TableColumn) -> pd.Series:
+    """Records of a column: its benchmark (or the benchmark's stand-in) and its setting values."""
+
+    def selects(record: pd.Series) -> bool:
+        setting = record["setting"] or {}
+        return _benchmark(record["dataset"]) == column.dataset and all(
+            key in setting and _same(setting[key], value) for key, value in column.setting
+        )
+
+    return frame.apply(selects, axis=1) if len(frame) else pd.Series([], dtype=bool)
 
 
 def _variant_labels(frame: pd.DataFrame) -> dict[str, str]:
     """For a method with several settings, label each by the settings that differ."""
     labels: dict[str, str] = {}
     for _, group in frame.groupby(["method", "protocol", "synthetic", "scale"]):
-        settings = group.drop_duplicates("setting")
-        if len(settings) < 2:
+        rows = group.drop_duplicates("row")
+        if len(rows) < 2:
             continue
-        dicts = list(settings["settings"])
+        dicts = list(rows["overrides"])
         keys = sorted({k for d in dicts for k in d if len({repr(x.get(k)) for x in dicts}) > 1})
-        for setting, d in zip(settings["setting"], dicts, strict=True):
-            shown = [k for k in keys if not k.startswith(("pretrain.max", "protocol.workers"))]
-            labels[setting] = ", ".join(f"{k.split('.', 1)[-1]}={d[k]}" for k in shown[:3] if k in d)
+        for row, d in zip(rows["row"], dicts, strict=True):
+            shown = [k for k in keys if not k.startswith(("pretrain.max", "workers"))]
+            labels[row] = ", ".join(f"{k.split('.', 1)[-1]}={d[k]}" for k in shown[:3] if k in d)
     return labels
 
 
@@ -135,9 +130,7 @@ def build_table(
     include_reported: bool = True,
     methods: Iterable[str] | None = None,
 ) -> Table:
-    if protocol not in LAYOUTS:
-        raise UserError(f"no table layout for {protocol!r}; choose from {', '.join(LAYOUTS)}")
-    protocols, columns = LAYOUTS[protocol]
+    protocols, columns = layout(protocol)
     data = frame[frame["protocol"].isin(protocols)]
     if scale:
         data = data[data["scale"] == scale]
@@ -145,17 +138,15 @@ def build_table(
         data = data[data["method"].isin(list(methods))]
     variants = _variant_labels(data) if len(data) else {}
     rows: list[Row] = []
-    order = {m: i for i, m in enumerate(METHOD_ORDER)}
-    keys = ["method", "protocol", "synthetic", "scale", "setting"]
+    keys = ["method", "protocol", "synthetic", "scale", "row"]
     groups = sorted(
-        data.groupby(keys, sort=False), key=lambda item: (item[0][1], order.get(item[0][0], 99), item[0][0], item[0][4])
+        data.groupby(keys, sort=False),
+        key=lambda item: (protocols.index(item[0][1]), method_rank(item[0][0]), item[0][4]),
     ) if len(data) else []  # fmt: skip
-    from mamp_bench.registry import METHODS
-
-    for (method, proto, synthetic, row_scale, setting), group in groups:
-        label = method if proto != "scratch" else f"{method} encoder, from scratch"
-        if variants.get(setting):
-            label += f" ({variants[setting]})"
+    for (method, proto, synthetic, row_scale, row_key), group in groups:
+        label = method if proto == protocol else f"{method} ({proto})"
+        if variants.get(row_key):
+            label += f" ({variants[row_key]})"
         cells = [Cell(sorted(group.loc[_column_mask(group, c), metric].dropna().astype(float))) for c in columns]
         note = f"measured, {row_scale}" + (", synthetic" if synthetic else "")
         row = Row(label, "measured", cells, method, note)
@@ -172,20 +163,22 @@ def build_table(
     return Table(protocol, metric, columns, rows)
 
 
-def _reported_cells(method: str, columns: list[Column]) -> list[Cell]:
+def _reported_cells(method: str, columns: tuple[TableColumn, ...]) -> list[Cell]:
     rep = reported()
     rep = rep[rep["method"] == method]
     cells = []
     for column in columns:
-        match = rep[(rep["protocol"] == column.reported_protocol) & (rep["dataset"] == column.family)
-                    & (rep["split"] == column.reported_split)]  # fmt: skip
+        spec = get_dataset(column.dataset)
+        split = column.reported_split or spec.split
+        match = rep[(rep["protocol"] == column.reported) & (rep["dataset"] == spec.family)
+                    & (rep["split"] == split)]  # fmt: skip
         cells.append(Cell(reported=float(match["value"].iloc[0]) if len(match) else None))
     return cells
 
 
-def _reported_rows(columns: list[Column]) -> list[Row]:
+def _reported_rows(columns: tuple[TableColumn, ...]) -> list[Row]:
     rep = reported()
-    protocols = {c.reported_protocol for c in columns if c.reported_protocol}
+    protocols = {c.reported for c in columns if c.reported}
     rep = rep[rep["protocol"].isin(protocols)]
     rows = []
     for method, group in rep.groupby("method"):
@@ -295,7 +288,7 @@ def compare(
     """Paired t-test of method ``a`` against ``b`` over the seeds both were run with, per column."""
     from scipy import stats
 
-    protocols, columns = LAYOUTS[protocol]
+    protocols, columns = layout(protocol)
     data = frame[frame["protocol"].isin(protocols[:1])]
     if scale:
         data = data[data["scale"] == scale]

@@ -92,17 +92,7 @@ def _count(values: np.ndarray, pos: int, what: str, where: str) -> int:
 def parse_ntu_skeleton(data: bytes, name: str = "?") -> SkeletonFile:
     """Parse the bytes of one ``.skeleton`` file; raise DataFormatError with the reason."""
     tokens = data.split()
-    if not tokens:
-        raise DataFormatError("empty file")
-    try:
-        values = np.array(tokens, dtype=np.float64)
-    except ValueError:
-        bad = _first_non_numeric(tokens)
-        raise DataFormatError(f"non-numeric value {bad!r}") from None
-    if not np.isfinite(values).all():
-        bad_at = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise DataFormatError(f"NaN or infinite value {tokens[bad_at].decode('latin-1')!r} (token {bad_at})")
-
+    values = _numbers(tokens)
     total = len(values)
     num_frames = _count(values, 0, "frame count", "on line 1")
     if num_frames == 0:
@@ -144,14 +134,33 @@ def parse_ntu_skeleton(data: bytes, name: str = "?") -> SkeletonFile:
     if pos != total:
         raise DataFormatError(f"{total - pos} unexpected values after the last frame")
     _check_line_count(data, lines)
+    _gather_fields(bodies, values)
+    return SkeletonFile(name, num_frames, dropped, bodies)
 
+
+def _numbers(tokens: list[bytes]) -> np.ndarray:
+    """The tokens of a file as float64 values; DataFormatError for an empty file, text, NaN or inf."""
+    if not tokens:
+        raise DataFormatError("empty file")
+    try:
+        values = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        bad = _first_non_numeric(tokens)
+        raise DataFormatError(f"non-numeric value {bad!r}") from None
+    if not np.isfinite(values).all():
+        bad_at = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise DataFormatError(f"NaN or infinite value {tokens[bad_at].decode('latin-1')!r} (token {bad_at})")
+    return values
+
+
+def _gather_fields(bodies: dict[str, BodyTrack], values: np.ndarray) -> None:
+    """Each track's joint fields (frames, 25, 11) and body info (frames, 9) from its token offsets."""
     joint_cols = np.arange(BODY_INFO_FIELDS + 1, _BODY_TOKENS)
     info_cols = np.arange(1, BODY_INFO_FIELDS)
     for track in bodies.values():
         starts = np.asarray(track.offsets)[:, None]
         track.fields = values[starts + joint_cols].reshape(-1, NUM_JOINTS, JOINT_FIELDS)
         track.info = values[starts + info_cols]
-    return SkeletonFile(name, num_frames, dropped, bodies)
 
 
 def _check_line_count(data: bytes, expected: int) -> None:

@@ -115,6 +115,48 @@ def _find_split(raw: Path, names: tuple[str, ...]) -> Path:
     raise UserError(f"no split file in {raw} (looked for {', '.join(names)})")
 
 
+def _read_videos(
+    phase: str, skeleton_dir: Path, label_dir: Path, manifest: Manifest, workers: int, inclusive: bool, quiet: bool
+) -> dict[str, _Video]:
+    """Every video of the phase with its clips (video stem -> clips); skipped items go to the manifest."""
+    videos = sorted(skeleton_dir.glob("*.txt"))
+    if not videos:
+        raise UserError(f"no .txt skeleton files in {skeleton_dir}")
+    manifest.files_found = len(videos)
+    jobs = []
+    for path in videos:
+        if not NAME_PATTERN[phase].match(path.stem):
+            manifest.skip(path.name, f"file name does not match the {PREFIX[phase]} naming")
+            continue
+        label = label_dir / path.name
+        jobs.append((path, label if label.is_file() else None))
+    by_video: dict[str, _Video] = {}
+    for video in parallel_map(partial(_process, inclusive=inclusive), jobs, workers, f"reading {PREFIX[phase]}", quiet):
+        if video.error:
+            manifest.skip(video.stem, video.error)
+            continue
+        for item, reason in video.skipped:
+            manifest.skip(item, reason)
+        by_video[video.stem] = video
+    return by_video
+
+
+def _write_split(
+    path: Path, by_video: dict[str, _Video], train_set: set[str], test_set: set[str], name: str, manifest: Manifest
+) -> dict:
+    """One split's ``.npz``: train videos' clips, then the rest (test); its manifest entry."""
+    unlisted = [s for s in sorted(by_video) if s not in train_set and s not in test_set]
+    if unlisted:
+        manifest.notes[f"{name}: not in the split file, counted as test"] = unlisted
+    sides: dict[bool, tuple[list[np.ndarray], list[int]]] = {True: ([], []), False: ([], [])}
+    for stem in sorted(by_video):
+        data, labels = sides[stem in train_set]
+        for label, clip in by_video[stem].clips:
+            data.append(clip)
+            labels.append(label)
+    return write_split_npz(path, *sides[True], *sides[False], PKU_NUM_CLASSES)
+
+
 def prepare_pku(
     phase: str,
     raw: str | Path,
@@ -137,43 +179,19 @@ def prepare_pku(
         raise UserError(str(exc)) from None
     manifest = Manifest(phase, str(raw), {"slice": slicing})
     with Timer() as timer:
-        videos = sorted(skeleton_dir.glob("*.txt"))
-        if not videos:
-            raise UserError(f"no .txt skeleton files in {skeleton_dir}")
-        manifest.files_found = len(videos)
-        jobs = []
-        for path in videos:
-            if not NAME_PATTERN[phase].match(path.stem):
-                manifest.skip(path.name, f"file name does not match the {PREFIX[phase]} naming")
-                continue
-            label = label_dir / path.name
-            jobs.append((path, label if label.is_file() else None))
-        work = partial(_process, inclusive=slicing == "inclusive")
-        by_video: dict[str, _Video] = {}
-        for video in parallel_map(work, jobs, workers, f"reading {PREFIX[phase]}", quiet):
-            if video.error:
-                manifest.skip(video.stem, video.error)
-                continue
-            for item, reason in video.skipped:
-                manifest.skip(item, reason)
-            by_video[video.stem] = video
+        by_video = _read_videos(phase, skeleton_dir, label_dir, manifest, workers, slicing == "inclusive", quiet)
         manifest.samples = sum(len(v.clips) for v in by_video.values())
         if manifest.samples == 0:
             raise UserError(f"no usable clip under {raw} ({len(manifest.skipped)} items skipped)")
         out.mkdir(parents=True, exist_ok=True)
         for split_name, (train_list, test_list) in splits.items():
-            train_set, test_set = set(train_list), set(test_list)
-            unlisted = [s for s in sorted(by_video) if s not in train_set and s not in test_set]
-            if unlisted:
-                manifest.notes[f"{split_name}: not in the split file, counted as test"] = unlisted
-            sides: dict[bool, tuple[list[np.ndarray], list[int]]] = {True: ([], []), False: ([], [])}
-            for stem in sorted(by_video):
-                data, labels = sides[stem in train_set]
-                for label, clip in by_video[stem].clips:
-                    data.append(clip)
-                    labels.append(label)
-            manifest.splits[split_name] = write_split_npz(
-                out / f"{PREFIX[phase]}_{split_name}.npz", *sides[True], *sides[False], PKU_NUM_CLASSES
+            manifest.splits[split_name] = _write_split(
+                out / f"{PREFIX[phase]}_{split_name}.npz",
+                by_video,
+                set(train_list),
+                set(test_list),
+                split_name,
+                manifest,
             )
     manifest.seconds = timer.seconds
     manifest.write(out / f"{PREFIX[phase]}_manifest.json")

@@ -1,0 +1,296 @@
+"""The pipeline: the one place that turns a request into a resolved, typed configuration and runs it.
+
+A ``Request`` says what to run (method, protocol, dataset, scale, seed, ``--set`` overrides);
+``Options`` say where and how (folders, device, resume), which never changes a number. ``resolve``
+parses the overrides once into the typed configurations (the protocol's recipe, the pretraining
+schedule, the method's dataclass) and works out the encoder to evaluate: a checkpoint, a
+pretraining (a ``PretrainJob``, shared by every protocol that needs it and found again by its
+hash) or a fresh initialisation. ``run`` pretrains if that pretraining has not finished,
+evaluates, and writes the record. The command line, the Python API and ``reproduce`` call it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mamp_bench import __version__
+from mamp_bench.checkpoints import load_encoder
+from mamp_bench.config import apply_overrides, config_hash, to_dict
+from mamp_bench.console import echo
+from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
+from mamp_bench.engine.distributed import init_runtime
+from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, finished_checkpoint
+from mamp_bench.engine.pretrain import pretrain as run_pretraining
+from mamp_bench.engine.runs import RunDir, environment
+from mamp_bench.errors import UserError
+from mamp_bench.evaluation.protocol import ProtocolContext
+from mamp_bench.fileio import sha256_file, write_json
+from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
+from mamp_bench.registry import METHODS, PROTOCOLS
+from mamp_bench.results.store import ResultsStore
+from mamp_bench.scales import PRETRAIN, check_scale
+from mamp_bench.settings import runs_dir
+
+
+@dataclass
+class Request:
+    """What to run. ``overrides`` are ``--set`` pairs: protocol keys bare (``epochs=5``), pretraining
+    keys with ``pretrain.`` and method keys with ``method.`` (``method.mask_ratio=0.8``)."""
+
+    method: str
+    protocol: str | None = None  # None: pretraining only
+    dataset: str | None = None  # default: ntu60-xsub when prepared, else its synthetic stand-in
+    source: str | None = None  # transfer: the pretraining dataset
+    checkpoint: str | None = None  # evaluate this instead of pretraining
+    scale: str = "smoke"
+    seed: int = 0
+    pretrain_seed: int | None = None  # default: the same as seed
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Options:
+    """Where and how a request runs; nothing here changes a result."""
+
+    data_root: str | None = None
+    runs_dir: str | None = None
+    results_dir: str | None = None
+    device: str = "auto"
+    resume: bool = False
+    force: bool = False  # run again although a record exists (protocols) / start over (pretraining)
+    quiet: bool = False
+    output_dir: str | None = None  # pretraining only: its run folder
+
+
+@dataclass
+class Overrides:
+    """``--set`` pairs split by what they configure (the prefixes removed), parsed once here."""
+
+    protocol: dict[str, str] = field(default_factory=dict)
+    pretrain: dict[str, str] = field(default_factory=dict)
+    method: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, sets: dict[str, str], bare: str = "protocol") -> Overrides:
+        """``bare`` says what un-prefixed keys configure ("protocol" for runs, "pretrain" for pretrainings)."""
+        out = cls()
+        for key, value in sets.items():
+            prefix, _, rest = key.partition(".")
+            if prefix in ("pretrain", "method") and rest:
+                getattr(out, prefix)[rest] = value
+            elif bare == "pretrain" and key == "method":
+                raise UserError("'method' is not a setting: choose the method with --method")
+            else:
+                getattr(out, bare)[key] = value
+        return out
+
+
+@dataclass
+class EncoderSource:
+    """The encoder a protocol evaluates: a checkpoint, a pretraining, or a fresh initialisation."""
+
+    kind: str  # "checkpoint", "pretrained" or "fresh"
+    checkpoint: Path | None = None
+    checkpoint_sha256: str | None = None
+    pretraining: PretrainJob | None = None
+    encoder_config: EncoderConfig | None = None
+    init_seed: int = 0
+
+    def identity(self) -> dict[str, Any]:
+        """What the run's hash covers (the checkpoint by content, not by path)."""
+        if self.kind == "checkpoint":
+            return {"kind": "checkpoint", "checkpoint_sha256": self.checkpoint_sha256}
+        if self.kind == "pretrained":
+            job = self.pretraining
+            return {"kind": "pretrained", "pretrain_dataset": job.dataset, "pretrain_seed": job.config.seed,
+                    "pretrain_hash": job.digest, "pretrain_config": job.spec()}  # fmt: skip
+        return {"kind": "fresh", "encoder_config": to_dict(self.encoder_config), "init_seed": self.init_seed}
+
+
+@dataclass
+class ResolvedRun:
+    """A request with every configuration resolved and validated, before any work."""
+
+    request: Request
+    protocol_cls: Any
+    config: Any  # the protocol's hyperparameters
+    target: DatasetSpec
+    source: DatasetSpec
+    encoder: EncoderSource
+    setting: dict[str, Any]  # the protocol's setting keys and their values
+    digest: str
+    run: RunDir
+
+
+def resolve_pretraining(method: str, dataset: str, scale: str, seed: int, overrides: Overrides) -> PretrainJob:
+    """The pretraining of ``method`` on ``dataset`` at ``scale``: schedule and method configuration."""
+    method_cls = METHODS.get(method)
+    if not method_cls.pretrainable:
+        raise UserError(f"method {method!r} has nothing to pretrain")
+    config = apply_overrides(PretrainConfig(seed=seed), PRETRAIN[check_scale(scale)])
+    config = apply_overrides(config, overrides.pretrain)
+    config.validate()
+    family = get_dataset(dataset).family
+    method_config = method_cls.resolve_config(family, scale, overrides.method, window=config.window)
+    return PretrainJob(method, dataset, config, method_config)
+
+
+def resolve(request: Request, options: Options) -> ResolvedRun:
+    """Every configuration of a protocol run, parsed, resolved and validated (no work done)."""
+    scale = check_scale(request.scale)
+    protocol_cls = PROTOCOLS.get(request.protocol or PROTOCOLS.default())
+    method_cls = METHODS.get(request.method)
+    target, source = protocol_cls.datasets(request.dataset, request.source, default_dataset(options.data_root))
+    overrides = Overrides.parse(request.overrides)
+    config = protocol_cls.config(target.family, scale, overrides.protocol)
+    seed = request.seed if request.pretrain_seed is None else request.pretrain_seed
+    if request.checkpoint:
+        encoder = _checkpoint_source(Path(request.checkpoint), overrides)
+    elif protocol_cls.encoder != "untrained" and method_cls.pretrainable:
+        encoder = EncoderSource("pretrained", pretraining=resolve_pretraining(
+            request.method, source.name, scale, seed, overrides))  # fmt: skip
+    else:
+        window = apply_overrides(apply_overrides(PretrainConfig(), PRETRAIN[scale]), overrides.pretrain).window
+        method_config = method_cls.resolve_config(source.family, scale, overrides.method, window=window)
+        encoder = EncoderSource("fresh", encoder_config=method_config.encoder, init_seed=seed)
+    setting = protocol_cls.setting(config, target, source)
+    spec = {"protocol": protocol_cls.name, "method": request.method, "dataset": target.name, "scale": scale,
+            "protocol_config": to_dict(config), "encoder": encoder.identity()}  # fmt: skip
+    digest = config_hash(spec)
+    folder = runs_dir(options.runs_dir) / protocol_cls.name / f"{request.method}-{target.name}-{digest}-s{request.seed}"
+    return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunDir(folder))
+
+
+def _checkpoint_source(checkpoint: Path, overrides: Overrides) -> EncoderSource:
+    if not checkpoint.is_file():
+        raise UserError(f"checkpoint {checkpoint} does not exist")
+    if overrides.pretrain or overrides.method:
+        ignored = [f"pretrain.{k}" for k in overrides.pretrain] + [f"method.{k}" for k in overrides.method]
+        raise UserError(
+            f"--set {', '.join(sorted(ignored))}: these configure a pretraining, which --checkpoint replaces"
+        )
+    return EncoderSource("checkpoint", checkpoint=checkpoint, checkpoint_sha256=sha256_file(checkpoint))
+
+
+def existing_record(resolved: ResolvedRun, options: Options) -> dict[str, Any] | None:
+    r = resolved.request
+    return ResultsStore(options.results_dir).find(resolved.protocol_cls.name, resolved.target.name, r.method,
+                                                  resolved.digest, r.seed)  # fmt: skip
+
+
+def pretrain(request: Request, options: Options) -> Path:
+    """Run (or finish, or reuse) the pretraining of ``request.method`` on ``request.dataset``;
+    un-prefixed overrides configure the pretraining. Returns its folder."""
+    dataset = request.dataset or default_dataset(options.data_root)
+    job = resolve_pretraining(request.method, dataset, request.scale, request.seed,
+                              Overrides.parse(request.overrides, bare="pretrain"))  # fmt: skip
+    return run_pretraining(job, data_root=options.data_root, runs_root=options.runs_dir, output_dir=options.output_dir,
+                           resume=options.resume, restart=options.force, device=options.device,
+                           quiet=options.quiet)  # fmt: skip
+
+
+def run(request: Request, options: Options) -> dict[str, Any]:
+    """Pretrain if needed, run the protocol, write the record; return it."""
+    started = time.time()
+    resolved = resolve(request, options)
+    runtime = init_runtime(options.device)
+    show = runtime.is_main and not options.quiet
+    store = ResultsStore(options.results_dir)
+    existing = existing_record(resolved, options)
+    if existing is not None and not options.force:
+        echo(f"already done: {store.path_for(existing)} (use --force to run again)", show)
+        return existing
+    make_encoder, encoder_record = _encoder_factory(resolved, options)
+    run_dir = resolved.run
+    if (run_dir.path / "checkpoint-last.pth").exists() and not (options.resume or options.force):
+        raise UserError(f"an unfinished {resolved.protocol_cls.name} run exists in {run_dir.path}; "
+                        "pass --resume to continue it")  # fmt: skip
+    if runtime.is_main:
+        if options.force and not options.resume:
+            for old in ("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json"):
+                (run_dir.path / old).unlink(missing_ok=True)
+        run_dir.write_config({"config_hash": resolved.digest, "seed": request.seed, "setting": resolved.setting,
+                              "protocol_config": to_dict(resolved.config), "encoder": encoder_record,
+                              "environment": environment(runtime)})  # fmt: skip
+    echo(f"{resolved.protocol_cls.name} of {request.method} on {resolved.target.name} (seed {request.seed}) -> "
+         f"{run_dir.path}", show)  # fmt: skip
+    ctx = ProtocolContext(resolved.target, options.data_root, make_encoder, runtime, run_dir, request.seed,
+                          options.resume, show)  # fmt: skip
+    metrics = resolved.protocol_cls().run(ctx, resolved.config)
+    record = _record(resolved, encoder_record, metrics, ctx.extras, runtime, started)
+    if runtime.is_main:
+        write_json(run_dir.path / "record.json", record)
+        path = store.write(record)
+        run_dir.write_summary({"finished": True, "record": str(path)})
+    runtime.barrier()
+    return record
+
+
+def _encoder_factory(resolved: ResolvedRun, options: Options):
+    """Pretrain when needed (or reuse the pretraining); (a function giving fresh encoders, the
+    encoder's description for the record)."""
+    source = resolved.encoder
+    info = source.identity()
+    if source.kind == "checkpoint":
+        load_encoder(source.checkpoint)  # fail now, with the message, if it is not usable
+        info["checkpoint"] = str(source.checkpoint)
+        return (lambda: load_encoder(source.checkpoint)), info
+    if source.kind == "pretrained":
+        run_path = run_pretraining(source.pretraining, data_root=options.data_root, runs_root=options.runs_dir,
+                                   resume=True, device=options.device, quiet=options.quiet)  # fmt: skip
+        checkpoint, digest = finished_checkpoint(run_path)
+        info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint), checkpoint_sha256=digest)
+        return (lambda: load_encoder(checkpoint)), info
+
+    def fresh() -> SkeletonEncoder:
+        torch.manual_seed(source.init_seed)
+        return SkeletonEncoder(source.encoder_config)
+
+    return fresh, info
+
+
+def row_hash(resolved: ResolvedRun, encoder: dict[str, Any]) -> str:
+    """What makes a row of a results table: the method, protocol and scale, the user's overrides
+    (not the per-dataset presets, which differ between columns, nor the protocol's setting keys,
+    which pick the column), and the checkpoint if one was given."""
+    request, keys = resolved.request, resolved.protocol_cls.setting_keys
+    overrides = {k: str(v) for k, v in request.overrides.items() if k not in keys}
+    row = {"method": request.method, "protocol": resolved.protocol_cls.name, "scale": request.scale,
+           "overrides": overrides}  # fmt: skip
+    if encoder["kind"] == "checkpoint":
+        row["checkpoint_sha256"] = encoder["checkpoint_sha256"]
+    return config_hash(row)
+
+
+def _record(resolved: ResolvedRun, encoder: dict, metrics: dict, extras: dict, runtime, started: float) -> dict:
+    request, target = resolved.request, resolved.target
+    return {
+        "method": request.method,
+        "protocol": resolved.protocol_cls.name,
+        "dataset": target.name,
+        "family": target.family,
+        "split": target.split,
+        "synthetic": target.synthetic,
+        "source_dataset": resolved.source.name if resolved.source.name != target.name else None,
+        "seed": request.seed,
+        "scale": request.scale,
+        "config_hash": resolved.digest,
+        "setting": resolved.setting,
+        "overrides": {k: str(v) for k, v in sorted(request.overrides.items())},
+        "row_hash": row_hash(resolved, encoder),
+        "protocol_config": to_dict(resolved.config),
+        "encoder": encoder,
+        "metrics": metrics,
+        "extras": extras,
+        "environment": environment(runtime),
+        "suite_version": __version__,
+        "wall_seconds": round(time.time() - started, 2),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "run_dir": str(resolved.run.path),
+    }
