@@ -187,16 +187,23 @@ def official_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str,
     return config
 
 
-def official_method(checkpoint: Mapping[str, Any]) -> str:
+def official_method(checkpoint: Mapping[str, Any]) -> str | None:
     """The registered method an official checkpoint was trained as: the one whose ``official_model``
-    names the checkpoint's ``args.model`` (the suite's default method when it has no args)."""
+    names the checkpoint's ``args.model`` (None when it has no args, as a bare state dict)."""
     from mamp_bench.registry import METHODS
 
     model = str(getattr(checkpoint.get("args"), "model", ""))
     for name, cls in METHODS.items():
-        if cls.official_model and cls.official_model in model:
+        if model and cls.official_model and cls.official_model in model:
             return name
-    return METHODS.default()
+    return None
+
+
+def checkpoint_method(checkpoint: Mapping[str, Any]) -> str | None:
+    """The method a checkpoint says trained it (suite: its ``method``; official: its ``args``), or None."""
+    if checkpoint_format(checkpoint) == "suite":
+        return checkpoint.get("method")
+    return official_method(checkpoint)
 
 
 def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
@@ -209,7 +216,7 @@ def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     has_decoder = any(k.startswith("decoder.") for k in state)
     has_head = any(k.startswith("head.") for k in state)
     kind = "pretrain" if has_decoder else ("classifier" if has_head else "encoder")
-    method = official_method(checkpoint)
+    method = official_method(checkpoint) or METHODS.default()  # the reference's own code trains MAMP
     cls = METHODS.get(method)
     inferred = official_method_config(checkpoint, cls.official_args)
     return {

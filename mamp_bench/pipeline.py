@@ -11,6 +11,7 @@ evaluates, and writes the record. The command line, the Python API and ``reprodu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ from typing import Any
 import torch
 
 from mamp_bench import __version__
-from mamp_bench.checkpoints import load_encoder
+from mamp_bench.checkpoints import checkpoint_method, load_checkpoint, load_encoder
 from mamp_bench.config import apply_overrides, config_hash, to_dict
 from mamp_bench.console import echo
+from mamp_bench.data.provenance import file_provenance
 from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
 from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, finished_checkpoint
@@ -30,7 +32,7 @@ from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.engine.runs import RunDir, environment
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.protocol import ProtocolContext
-from mamp_bench.fileio import sha256_file, write_json
+from mamp_bench.fileio import sha256_file, write_bytes, write_json
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 from mamp_bench.registry import METHODS, PROTOCOLS
 from mamp_bench.results.store import ResultsStore
@@ -66,6 +68,8 @@ class Options:
     force: bool = False  # run again although a record exists (protocols) / start over (pretraining)
     quiet: bool = False
     output_dir: str | None = None  # pretraining only: its run folder
+    wait: bool = False  # wait for another process holding the same run folder instead of stopping
+    allow_unverified: bool = False  # use a checkpoint whose sha256 its run never recorded
 
 
 @dataclass
@@ -98,6 +102,7 @@ class EncoderSource:
     kind: str  # "checkpoint", "pretrained" or "fresh"
     checkpoint: Path | None = None
     checkpoint_sha256: str | None = None
+    checkpoint_method: str | None = None  # the method the checkpoint says trained it (None: it does not say)
     pretraining: PretrainJob | None = None
     encoder_config: EncoderConfig | None = None
     init_seed: int = 0
@@ -105,7 +110,8 @@ class EncoderSource:
     def identity(self) -> dict[str, Any]:
         """What the run's hash covers (the checkpoint by content, not by path)."""
         if self.kind == "checkpoint":
-            return {"kind": "checkpoint", "checkpoint_sha256": self.checkpoint_sha256}
+            return {"kind": "checkpoint", "checkpoint_sha256": self.checkpoint_sha256,
+                    "checkpoint_method": self.checkpoint_method}  # fmt: skip
         if self.kind == "pretrained":
             job = self.pretraining
             return {"kind": "pretrained", "pretrain_dataset": job.dataset, "pretrain_seed": job.config.seed,
@@ -151,7 +157,7 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
     config = protocol_cls.config(target.family, scale, overrides.protocol)
     seed = request.seed if request.pretrain_seed is None else request.pretrain_seed
     if request.checkpoint:
-        encoder = _checkpoint_source(Path(request.checkpoint), overrides)
+        encoder = _checkpoint_source(Path(request.checkpoint), request.method, overrides)
     elif protocol_cls.encoder != "untrained" and method_cls.pretrainable:
         encoder = EncoderSource("pretrained", pretraining=resolve_pretraining(
             request.method, source.name, scale, seed, overrides))  # fmt: skip
@@ -167,15 +173,20 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
     return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunDir(folder))
 
 
-def _checkpoint_source(checkpoint: Path, overrides: Overrides) -> EncoderSource:
+def _checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> EncoderSource:
+    """A checkpoint to evaluate as ``method``: refused when it says another method trained it."""
     if not checkpoint.is_file():
         raise UserError(f"checkpoint {checkpoint} does not exist")
     if overrides.pretrain or overrides.method:
         ignored = [f"pretrain.{k}" for k in overrides.pretrain] + [f"method.{k}" for k in overrides.method]
-        raise UserError(
-            f"--set {', '.join(sorted(ignored))}: these configure a pretraining, which --checkpoint replaces"
-        )
-    return EncoderSource("checkpoint", checkpoint=checkpoint, checkpoint_sha256=sha256_file(checkpoint))
+        names = ", ".join(sorted(ignored))
+        raise UserError(f"--set {names}: these configure a pretraining, which --checkpoint replaces")
+    trained_by = checkpoint_method(load_checkpoint(checkpoint))
+    if trained_by is not None and trained_by != method:
+        raise UserError(f"checkpoint {checkpoint} was pretrained by {trained_by!r}, not {method!r}: "
+                        f"run it with --method {trained_by}")  # fmt: skip
+    return EncoderSource("checkpoint", checkpoint=checkpoint, checkpoint_sha256=sha256_file(checkpoint),
+                         checkpoint_method=trained_by)  # fmt: skip
 
 
 def existing_record(resolved: ResolvedRun, options: Options) -> dict[str, Any] | None:
@@ -191,45 +202,69 @@ def pretrain(request: Request, options: Options) -> Path:
     job = resolve_pretraining(request.method, dataset, request.scale, request.seed,
                               Overrides.parse(request.overrides, bare="pretrain"))  # fmt: skip
     return run_pretraining(job, data_root=options.data_root, runs_root=options.runs_dir, output_dir=options.output_dir,
-                           resume=options.resume, restart=options.force, device=options.device,
-                           quiet=options.quiet)  # fmt: skip
+                           resume=options.resume, restart=options.force, device=options.device, quiet=options.quiet,
+                           wait=options.wait, allow_unverified=options.allow_unverified)  # fmt: skip
 
 
 def run(request: Request, options: Options) -> dict[str, Any]:
-    """Pretrain if needed, run the protocol, write the record; return it."""
+    """Pretrain if needed, run the protocol, write the record (and its predictions); return it."""
     started = time.time()
     resolved = resolve(request, options)
     runtime = init_runtime(options.device)
     show = runtime.is_main and not options.quiet
-    store = ResultsStore(options.results_dir)
     existing = existing_record(resolved, options)
     if existing is not None and not options.force:
-        echo(f"already done: {store.path_for(existing)} (use --force to run again)", show)
+        echo(f"already done: {ResultsStore(options.results_dir).path_for(existing)} (use --force to run again)", show)
         return existing
     make_encoder, encoder_record = _encoder_factory(resolved, options)
+    with resolved.run.lock(options.wait) if runtime.is_main else contextlib.nullcontext():
+        _open_run_dir(resolved, options, runtime, encoder_record)
+        echo(f"{resolved.protocol_cls.name} of {request.method} on {resolved.target.name} (seed {request.seed}) -> "
+             f"{resolved.run.path}", show)  # fmt: skip
+        ctx = ProtocolContext(resolved.target, options.data_root, make_encoder, runtime, resolved.run, request.seed,
+                              options.resume, show, options.allow_unverified)  # fmt: skip
+        metrics = resolved.protocol_cls().run(ctx, resolved.config)
+        record = _record(resolved, encoder_record, metrics, ctx, options, runtime, started)
+        if runtime.is_main:
+            record = _publish(resolved, record, ctx, options)
+    runtime.barrier()
+    return record
+
+
+def _open_run_dir(resolved: ResolvedRun, options: Options, runtime, encoder_record: dict[str, Any]) -> None:
+    """Refuse to overwrite an unfinished run silently; start over on --force; write its configuration."""
     run_dir = resolved.run
     if (run_dir.path / "checkpoint-last.pth").exists() and not (options.resume or options.force):
         raise UserError(f"an unfinished {resolved.protocol_cls.name} run exists in {run_dir.path}; "
                         "pass --resume to continue it")  # fmt: skip
-    if runtime.is_main:
-        if options.force and not options.resume:
-            for old in ("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json"):
-                (run_dir.path / old).unlink(missing_ok=True)
-        run_dir.write_config({"config_hash": resolved.digest, "seed": request.seed, "setting": resolved.setting,
-                              "protocol_config": to_dict(resolved.config), "encoder": encoder_record,
-                              "environment": environment(runtime)})  # fmt: skip
-    echo(f"{resolved.protocol_cls.name} of {request.method} on {resolved.target.name} (seed {request.seed}) -> "
-         f"{run_dir.path}", show)  # fmt: skip
-    ctx = ProtocolContext(resolved.target, options.data_root, make_encoder, runtime, run_dir, request.seed,
-                          options.resume, show)  # fmt: skip
-    metrics = resolved.protocol_cls().run(ctx, resolved.config)
-    record = _record(resolved, encoder_record, metrics, ctx.extras, runtime, started)
-    if runtime.is_main:
-        write_json(run_dir.path / "record.json", record)
-        path = store.write(record)
-        run_dir.write_summary({"finished": True, "record": str(path)})
-    runtime.barrier()
-    return record
+    if not runtime.is_main:
+        return
+    if options.force and not options.resume:
+        for old in ("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json", "predictions.npz"):
+            (run_dir.path / old).unlink(missing_ok=True)
+    run_dir.write_config({"config_hash": resolved.digest, "seed": resolved.request.seed, "setting": resolved.setting,
+                          "protocol_config": to_dict(resolved.config), "encoder": encoder_record,
+                          "environment": environment(runtime)})  # fmt: skip
+
+
+def _publish(resolved: ResolvedRun, record: dict[str, Any], ctx: ProtocolContext, options: Options) -> dict:
+    """The record and its predictions into the run folder and the results store; the stored record."""
+    predictions = ctx.predictions.to_bytes() if ctx.predictions is not None else None
+    if predictions is not None:
+        write_bytes(resolved.run.path / "predictions.npz", predictions)
+    stored = ResultsStore(options.results_dir).write(record, predictions)
+    write_json(resolved.run.path / "record.json", stored)
+    resolved.run.write_summary({"finished": True, "record": str(ResultsStore(options.results_dir).path_for(stored))})
+    return stored
+
+
+def data_provenance(spec: DatasetSpec, data_root: str | None) -> dict[str, Any]:
+    """Which file a dataset name resolved to and whether it is synthetic (by name, or by the mark
+    its preparation carried over from a generated raw tree)."""
+    path = spec.path(data_root)
+    found = file_provenance(path)
+    return {"dataset": spec.name, "file": str(path), "synthetic": spec.synthetic or bool(found.get("synthetic")),
+            "provenance": found}  # fmt: skip
 
 
 def _encoder_factory(resolved: ResolvedRun, options: Options):
@@ -243,8 +278,9 @@ def _encoder_factory(resolved: ResolvedRun, options: Options):
         return (lambda: load_encoder(source.checkpoint)), info
     if source.kind == "pretrained":
         run_path = run_pretraining(source.pretraining, data_root=options.data_root, runs_root=options.runs_dir,
-                                   resume=True, device=options.device, quiet=options.quiet)  # fmt: skip
-        checkpoint, digest = finished_checkpoint(run_path)
+                                   resume=True, device=options.device, quiet=options.quiet, wait=options.wait,
+                                   allow_unverified=options.allow_unverified)  # fmt: skip
+        checkpoint, digest = finished_checkpoint(run_path, options.allow_unverified)
         info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint), checkpoint_sha256=digest)
         return (lambda: load_encoder(checkpoint)), info
 
@@ -268,15 +304,24 @@ def row_hash(resolved: ResolvedRun, encoder: dict[str, Any]) -> str:
     return config_hash(row)
 
 
-def _record(resolved: ResolvedRun, encoder: dict, metrics: dict, extras: dict, runtime, started: float) -> dict:
+def _record(resolved: ResolvedRun, encoder: dict, metrics: dict, ctx: ProtocolContext, options: Options, runtime,
+            started: float) -> dict:  # fmt: skip
+    """The record of a run: what produced the number (method, data, configuration, code, machine) and
+    the number, its accuracies computed from the run's per-clip predictions."""
     request, target = resolved.request, resolved.target
+    data = {"evaluated": data_provenance(target, options.data_root)}
+    if resolved.encoder.kind == "pretrained":
+        data["pretrained_on"] = data_provenance(resolved.source, options.data_root)
+    if ctx.predictions is not None:
+        metrics = {**metrics, **ctx.predictions.metrics()}
     return {
         "method": request.method,
         "protocol": resolved.protocol_cls.name,
         "dataset": target.name,
         "family": target.family,
         "split": target.split,
-        "synthetic": target.synthetic,
+        "synthetic": any(entry["synthetic"] for entry in data.values()),
+        "data": data,
         "source_dataset": resolved.source.name if resolved.source.name != target.name else None,
         "seed": request.seed,
         "scale": request.scale,
@@ -287,7 +332,7 @@ def _record(resolved: ResolvedRun, encoder: dict, metrics: dict, extras: dict, r
         "protocol_config": to_dict(resolved.config),
         "encoder": encoder,
         "metrics": metrics,
-        "extras": extras,
+        "extras": ctx.extras,
         "environment": environment(runtime),
         "suite_version": __version__,
         "wall_seconds": round(time.time() - started, 2),

@@ -11,7 +11,7 @@ import torch
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.transforms import Compose
 from mamp_bench.errors import UserError
-from mamp_bench.evaluation.metrics import Tally
+from mamp_bench.evaluation.metrics import Predictions, Tally
 from mamp_bench.evaluation.protocol import ProtocolContext, TableColumn
 
 RECIPES = Path(__file__).parent / "recipes"
@@ -45,20 +45,15 @@ def check_batch(batch_size: int, dataset: SkeletonDataset, what: str, processes:
         raise UserError(f"{what} batch_size {batch_size} is larger than its {len(dataset)} training clips (drop_last)")
 
 
-def save_confusion(ctx: ProtocolContext, name: str, tally: Tally | None) -> None:
-    if tally is None or not ctx.runtime.is_main:
-        return
-    np.savetxt(ctx.run.path / f"confusion_{name}.csv", tally.confusion.numpy(), fmt="%d", delimiter=",")
-
-
-def history_metrics(ctx: ProtocolContext, history, train_clips: int) -> dict:
-    """The metrics of a supervised protocol: final and best accuracy, per class, confusion files."""
-    save_confusion(ctx, "final", history.final_tally)
-    save_confusion(ctx, "best", history.best_tally)
-    metrics = {**history.summary(), "train_clips": train_clips}
-    if history.final_tally is not None:
-        metrics.update(per_class_final=history.final_tally.per_class(), test_clips=history.final_tally.count)
-    return metrics
+def report(ctx: ProtocolContext, predictions: Predictions, **extras) -> dict:
+    """Hand the run's per-clip predictions to the pipeline (the record's accuracies are computed from
+    them) and write the confusion matrices of the final and best epochs; the protocol's other metrics."""
+    ctx.predictions = predictions
+    if ctx.runtime.is_main:
+        best = predictions.metrics()["best_epoch"]
+        for name, epoch in (("final", -1), ("best", best)):
+            np.savetxt(ctx.run.path / f"confusion_{name}.csv", predictions.confusion(epoch), fmt="%d", delimiter=",")
+    return extras
 
 
 @torch.inference_mode()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_batch, history_metrics, load_split
+from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_batch, load_split, report
 
 from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.data.transforms import test_transform, train_transform
@@ -117,7 +117,7 @@ class Finetune(Protocol):
         task = SupervisedTask(model, optimizer, criterion, lambda: evaluate(model, loader, classes, runtime), runtime)
         schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
         settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, config.workers)
-        return history_metrics(ctx, fit(task, train_set, settings, ctx), len(train_set))
+        return report(ctx, fit(task, train_set, settings, ctx).predictions(), train_clips=len(train_set))
 
 
 @PROTOCOLS.register("scratch")

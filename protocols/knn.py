@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, load_split, save_confusion
+from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, load_split, report
 
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
 from mamp_bench.errors import UserError
-from mamp_bench.evaluation.metrics import Tally
+from mamp_bench.evaluation.metrics import Predictions, Tally
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
 from mamp_bench.registry import PROTOCOLS
 
@@ -86,14 +86,4 @@ class Knn(Protocol):
         train_f, train_y = encode_dataset(encoder, train, config.batch_size, device, config.workers, skip)
         test_f, test_y = encode_dataset(encoder, test, config.batch_size, device, config.workers, skip)
         tally = knn_classify(train_f, train_y, test_f, test_y, ctx.dataset.num_classes, config.k, config.temperature)
-        save_confusion(ctx, "final", tally)
-        return {
-            "top1": tally.top1,
-            "top5": tally.top5,
-            "top1_final": tally.top1,
-            "top1_best": tally.top1,
-            "per_class_final": tally.per_class(),
-            "test_clips": tally.count,
-            "train_clips": len(train),
-            "features_dim": int(train_f.shape[1]),
-        }
+        return report(ctx, Predictions.of_tally(tally), train_clips=len(train), features_dim=int(train_f.shape[1]))

@@ -23,8 +23,8 @@ from mamp_bench.protocols.common import (
     benchmark_columns,
     check_batch,
     evaluate_features,
-    history_metrics,
     load_split,
+    report,
 )
 
 from mamp_bench.data.transforms import test_transform, train_transform
@@ -136,4 +136,4 @@ class LinearProbe(Protocol):
         workers = 0 if config.cache_train_features else config.workers
         schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
         settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, workers)
-        return history_metrics(ctx, fit(task, train_data, settings, ctx), len(train_set))
+        return report(ctx, fit(task, train_data, settings, ctx).predictions(), train_clips=len(train_set))

@@ -12,6 +12,7 @@ from mamp_bench.data.ntu.denoise import translate_sequence
 from mamp_bench.data.ntu.names import NTU60_XSUB_TRAIN, SampleName
 from mamp_bench.data.ntu.prepare import prepare_ntu
 from mamp_bench.data.ntu.reader import read_ntu_skeleton
+from mamp_bench.data.provenance import file_provenance
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import sha256_file
 
@@ -35,7 +36,9 @@ def test_layout_keys_shapes_and_dtypes(ntu60_prepared):
     out, manifest, truths = ntu60_prepared
     for split in ("XSub", "XView"):
         z = np.load(out / f"NTU60_{split}.npz")
-        assert sorted(z.files) == ["x_test", "x_train", "y_test", "y_train"]
+        # the reference's four arrays, and the provenance the reference feeder ignores: a synthetic tree
+        assert sorted(z.files) == ["provenance", "x_test", "x_train", "y_test", "y_train"]
+        assert file_provenance(out / f"NTU60_{split}.npz")["synthetic"] is True and manifest.provenance["synthetic"]
         for side in ("train", "test"):
             x, y = z[f"x_{side}"], z[f"y_{side}"]
             assert x.dtype == np.float32 and x.shape[1:] == (300, 150)

@@ -11,9 +11,10 @@ import pytest
 
 from mamp_bench.cli import main
 from mamp_bench.results.frame import load_results
+from mamp_bench.results.render import render
 from mamp_bench.results.reported import reported
 from mamp_bench.results.store import ResultsStore
-from mamp_bench.results.tables import build_table, compare, render
+from mamp_bench.results.tables import build_table, build_tables, compare
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -65,7 +66,7 @@ def test_corrupt_and_tampered_records_are_skipped(tmp_path):
     other = sorted((tmp_path / "records").rglob("*.json"))[1]
     other.write_text(other.read_text()[:50])
     assert len(store.records()) == 9
-    assert {p for p, _ in store.invalid()} == {victim, other}
+    assert {p for p, _ in store.scan().skipped} == {victim, other}
 
 
 def _writer(root, index):
@@ -80,7 +81,7 @@ def test_concurrent_writers_both_land(tmp_path):
         p.start()
     for p in processes:
         p.join()
-    assert len(ResultsStore(tmp_path).records()) == 40 and not ResultsStore(tmp_path).invalid()
+    assert len(ResultsStore(tmp_path).records()) == 40 and not ResultsStore(tmp_path).scan().skipped
 
 
 def test_reported_numbers_keep_paper_and_checkpoint_apart():
@@ -94,7 +95,7 @@ def test_reported_numbers_keep_paper_and_checkpoint_apart():
 @pytest.mark.parametrize("protocol", ["linear", "semi", "transfer"])
 def test_golden_markdown(protocol, tmp_path):
     fixed_store(tmp_path)
-    text = render(build_table(protocol, load_results(tmp_path), include_reported=False), "markdown")
+    text = render(build_tables(protocol, load_results(tmp_path), include_reported=False), "markdown")
     golden = GOLDEN / f"{protocol}.md"
     if not golden.exists():  # pragma: no cover - written once, then compared
         golden.parent.mkdir(exist_ok=True)
@@ -108,9 +109,9 @@ def test_reported_rows_and_gap(tmp_path):
     mamp = next(r for r in table.rows if r.kind == "measured" and r.method == "mamp")
     assert mamp.gaps[0] == pytest.approx((84.0 + 84.6 + 84.2) / 3 - 84.9)
     assert mamp.gaps[5] == pytest.approx(52.0 - 53.8)
-    reported_mamp = next(r for r in table.rows if r.kind == "reported" and r.label == "MAMP")
-    assert reported_mamp.cells[0].reported == 84.9
-    text = render(table, "markdown")
+    reported_mamp = next(r for r in table.rows if r.kind == "reported" and r.method == "MAMP")
+    assert reported_mamp.cells[0].reported == 84.9 and reported_mamp.label == "MAMP (ICCV 2023)"
+    text = render([table], "markdown")
     assert "84.3 ± 0.3 (3)" in text and "—" in text and "-0.8 (2)" not in text
 
 

@@ -25,6 +25,7 @@ COMMANDS = (
     "table",
     "plot",
     "reproduce",
+    "verify",
     "extract-features",
     "convert-checkpoint",
 )

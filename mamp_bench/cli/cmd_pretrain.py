@@ -37,6 +37,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true")
+    parser.add_argument("--wait", action="store_true", help="wait for another process running the same job")
+    parser.add_argument(
+        "--allow-unverified", action="store_true", help="use a checkpoint whose sha256 its run never recorded"
+    )
 
 
 def add_method(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     request = Request(args.method or METHODS.default(), dataset=args.dataset, scale=args.scale, seed=args.seed,
                       overrides=parse_set_args(args.set))  # fmt: skip
-    options = Options(args.data_root, args.runs_dir, None, args.device, args.resume, args.restart, args.quiet,
-                      args.output_dir)  # fmt: skip
+    options = Options(data_root=args.data_root, runs_dir=args.runs_dir, device=args.device, resume=args.resume,
+                      force=args.restart, quiet=args.quiet, output_dir=args.output_dir, wait=args.wait,
+                      allow_unverified=args.allow_unverified)  # fmt: skip
     pretrain(request, options)
     return 0

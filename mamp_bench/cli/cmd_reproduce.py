@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
+    from mamp_bench.console import echo
     from mamp_bench.errors import UserError
     from mamp_bench.pipeline import Options
     from mamp_bench.registry import METHODS
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.reproduce.matrix import build_matrix
     from mamp_bench.reproduce.plan import make_plan, print_plan
     from mamp_bench.results.export import write_tables
-    from mamp_bench.results.frame import load_results
-    from mamp_bench.results.store import results_root
+    from mamp_bench.results.frame import results_frame
+    from mamp_bench.results.store import ResultsStore, results_root
     from mamp_bench.settings import runs_dir
 
     if args.scale == "paper" and not (args.data_root or os.environ.get("MAMP_BENCH_DATA")):
@@ -82,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
         args.executor, args.gpus, runs_dir(args.runs_dir) / "submitit", args.slurm_partition, args.slurm_time
     )
     failures = execute(plan, options, executor)
-    tables = results_root(args.results_dir)
-    for path in write_tables(load_results(args.results_dir), Path(tables), args.scale):
+    scan = ResultsStore(args.results_dir).scan()
+    if scan.skipped:
+        echo(f"mamp-bench: {scan.describe_skipped()}")
+    for path in write_tables(results_frame(scan.records), Path(results_root(args.results_dir)), args.scale):
         print(f"wrote {path}")
     if failures:
         raise UserError(f"{len(failures)} job(s) failed: " + "; ".join(f"{j.describe()}: {e}" for j, e in failures[:5]))

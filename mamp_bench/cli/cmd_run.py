@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
         pretrain_seed=args.pretrain_seed,
         overrides=parse_set_args(args.set),
     )
-    options = Options(args.data_root, args.runs_dir, args.results_dir, args.device, args.resume, args.force, args.quiet)
+    options = Options(data_root=args.data_root, runs_dir=args.runs_dir, results_dir=args.results_dir,
+                      device=args.device, resume=args.resume, force=args.force, quiet=args.quiet, wait=args.wait,
+                      allow_unverified=args.allow_unverified)  # fmt: skip
     record = run_protocol(request, options)
     if not args.quiet and int(os.environ.get("RANK", "0")) == 0:
         print_record(record)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mamp_bench.results.render import FORMATS
+from mamp_bench.results.tables import METRICS
 from mamp_bench.scales import SCALES
 
 
@@ -14,16 +16,21 @@ def register(subparsers) -> None:
         help="print a paper-style results table (measured rows beside the published ones)",
         description=(
             "Aggregate the results store into the paper's table layout: measured rows as mean ± std over seeds "
-            "(number of seeds), reported rows with their sources, the gap of a measured row to its published "
-            "counterpart, — for cells with no run. --compare A B runs a paired t-test over the seeds both methods "
+            "(number of seeds); on real data beside the published rows (sources in notes) with the gap to the "
+            "method's published figure; synthetic results in a table of their own; paired differences to the "
+            "reference method under each table. --compare A B runs a paired t-test over the seeds both methods "
             "were run with."
         ),
     )
     parser.add_argument("--protocol", required=True, help="the table: a protocol with its own layout (linear, ...)")
-    parser.add_argument("--format", default="rich", choices=("markdown", "latex", "csv", "rich"))
+    parser.add_argument("--format", default="rich", choices=FORMATS)
     parser.add_argument("--scale", choices=SCALES, help="only measured rows of this scale")
     parser.add_argument(
-        "--metric", default="best", choices=("best", "final"), help="best-over-epochs (as the paper) or final"
+        "--metric",
+        default="best",
+        choices=sorted(METRICS),
+        help="best over epochs (as the paper's scripts report; the default, comparable to published numbers), "
+        "final epoch, or last5: the mean of the last 5 epochs (robust to choosing the epoch on the test set)",
     )
     parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
     parser.add_argument("--no-reported", action="store_true", help="leave out the published rows")
@@ -33,13 +40,19 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mamp_bench.console import echo
     from mamp_bench.errors import UserError
     from mamp_bench.fileio import atomic_write
-    from mamp_bench.results.frame import load_results
-    from mamp_bench.results.tables import build_table, compare, print_rich, render, render_comparison
+    from mamp_bench.results.frame import results_frame
+    from mamp_bench.results.render import print_rich, render, render_comparison
+    from mamp_bench.results.store import ResultsStore
+    from mamp_bench.results.tables import build_tables, compare
 
-    frame = load_results(args.results_dir)
-    metric = "top1_best" if args.metric == "best" else "top1_final"
+    scan = ResultsStore(args.results_dir).scan()
+    if scan.skipped:
+        echo(f"mamp-bench: {scan.describe_skipped()}")
+    frame = results_frame(scan.records)
+    metric = METRICS[args.metric]
     if args.compare:
         a, b = args.compare
         for method in (a, b):
@@ -47,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"no record of method {method!r} in the results store")
         text = render_comparison(compare(frame, args.protocol, a, b, args.scale, metric), a, b)
     else:
-        table = build_table(args.protocol, frame, args.scale, metric, include_reported=not args.no_reported)
+        tables = build_tables(args.protocol, frame, args.scale, metric, include_reported=not args.no_reported)
         if args.format == "rich" and not args.out:
-            print_rich(table)
+            print_rich(tables)
             return 0
-        text = render(table, "markdown" if args.format == "rich" else args.format)
+        text = render(tables, args.format)
     if args.out:
         with atomic_write(Path(args.out), "w") as handle:
             handle.write(text)

@@ -17,6 +17,7 @@ import numpy as np
 from mamp_bench import faults
 from mamp_bench.console import progress_bar
 from mamp_bench.data.npzio import NpzStreamWriter
+from mamp_bench.data.provenance import NPZ_MEMBER, provenance_array
 from mamp_bench.fileio import sha256_file, write_json
 
 MAX_FRAMES = 300
@@ -47,6 +48,7 @@ class Manifest:
     ignored: dict[str, int] = field(default_factory=dict)
     notes: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
+    provenance: dict[str, Any] = field(default_factory=lambda: {"synthetic": False})  # see data/provenance.py
 
     def skip(self, item: str, reason: str) -> None:
         self.skipped.append(Skipped(item, reason))
@@ -59,6 +61,8 @@ class Manifest:
 
         return {
             "dataset": self.dataset,
+            "synthetic": bool(self.provenance.get("synthetic")),
+            "provenance": self.provenance,
             "suite_version": __version__,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "raw": self.raw,
@@ -139,8 +143,10 @@ def write_split_npz(
     test_labels: Sequence[int],
     num_classes: int,
     single_actor: str = "zeros",
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write one ``.npz`` in the reference layout, sample by sample; return its manifest entry."""
+    """Write one ``.npz`` in the reference layout, sample by sample, with its ``provenance``; return
+    its manifest entry."""
     with NpzStreamWriter(path) as writer:
         for key, samples, labels in (("train", train, train_labels), ("test", test, test_labels)):
             with writer.array(f"x_{key}", np.float32, (len(samples), MAX_FRAMES, FRAME_VALUES)) as stream:
@@ -148,6 +154,7 @@ def write_split_npz(
                     stream.write(pad_sample(sample, single_actor)[None])
                     faults.point("prepare-sample")
             writer.write_array(f"y_{key}", one_hot(labels, num_classes))
+        writer.write_array(NPZ_MEMBER, provenance_array(provenance or {"synthetic": False}))
     return {"file": path.name, "train": len(train), "test": len(test), "sha256": sha256_file(path)}
 
 

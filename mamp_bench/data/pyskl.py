@@ -26,6 +26,7 @@ from mamp_bench.data.ntu.denoise import translate_sequence
 from mamp_bench.data.ntu.names import SampleName, ntu_splits
 from mamp_bench.data.ntu.prepare import NTU_VARIANTS
 from mamp_bench.data.preparation import Manifest, Timer, write_split_npz
+from mamp_bench.data.provenance import raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
 
 _ALLOWED = {
@@ -76,7 +77,8 @@ def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, singl
     if not isinstance(content, dict) or "split" not in content or "annotations" not in content:
         raise UserError(f"{pkl}: not a pyskl annotation file (expected a dict with 'split' and 'annotations')")
     single_actor = single_actor or variant.single_actor
-    manifest = Manifest(variant.key, str(pkl), {"source": "pyskl", "single_actor": single_actor})
+    manifest = Manifest(variant.key, str(pkl), {"source": "pyskl", "single_actor": single_actor},
+                        provenance=raw_provenance(Path(pkl).parent))  # fmt: skip
     with Timer() as timer:
         samples: dict[str, np.ndarray] = {}
         annotations = content["annotations"]
@@ -107,6 +109,7 @@ def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, singl
                 *sides[False],
                 variant.num_classes,
                 single_actor,
+                manifest.provenance,
             )
     manifest.seconds = timer.seconds
     manifest.write(out / f"{variant.prefix}_manifest.json")

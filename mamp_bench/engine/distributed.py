@@ -46,6 +46,25 @@ class Runtime:
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
 
+    def gather_strided(self, rows: torch.Tensor) -> torch.Tensor:
+        """Rows of every process in dataset order, when process r holds items r, r + W, r + 2W, ...
+        (shards differ in length by at most one; padded for the collective, then interleaved)."""
+        if not self.distributed:
+            return rows
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        lengths = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(self.world_size)]
+        dist.all_gather(lengths, torch.tensor([len(rows)], device=device))
+        longest = int(max(lengths).item())
+        padded = torch.zeros(longest, *rows.shape[1:], dtype=rows.dtype, device=device)
+        padded[: len(rows)] = rows.to(device)
+        parts = [torch.empty_like(padded) for _ in range(self.world_size)]
+        dist.all_gather(parts, padded)
+        total = int(sum(lengths).item())
+        out = torch.empty(total, *rows.shape[1:], dtype=rows.dtype)
+        for rank, part in enumerate(parts):
+            out[rank :: self.world_size] = part[: int(lengths[rank].item())].cpu()
+        return out
+
     def sum_tensor(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.distributed:
             tensor = tensor.clone()

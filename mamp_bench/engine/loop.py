@@ -91,10 +91,12 @@ def train_loop(
     *,
     resume: bool,
     show: bool,
+    allow_unverified: bool = False,
 ) -> None:
-    """Train ``task`` for ``settings.epochs`` (continuing from ``checkpoint-last.pth`` if ``resume``)."""
+    """Train ``task`` for ``settings.epochs`` (continuing from ``checkpoint-last.pth`` if ``resume``;
+    ``allow_unverified``: even when the log recorded no sha256 for it)."""
     loader, sampler = sharded_loader(dataset, settings, runtime)
-    start = _resume(task, run, runtime, show) if resume else 0
+    start = _resume(task, run, runtime, show, allow_unverified) if resume else 0
     steps = sampler.steps
     with progress_bar(show) as bar:
         progress = bar.add_task(task.kind, total=max(1, (settings.epochs - start) * steps), status="")
@@ -143,12 +145,12 @@ def sharded_loader(dataset: Dataset, settings: LoopSettings, runtime: Runtime) -
     return loader, sampler
 
 
-def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool) -> int:
+def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool, allow_unverified: bool) -> int:
     """Load ``checkpoint-last.pth`` (verified against the log) if there is one; the next epoch."""
     last = run.path / "checkpoint-last.pth"
     if not last.exists():
         return 0
-    run.verify(last)
+    run.verify(last, allow_unverified)
     state = load_checkpoint(last)
     load_into(task.model, state["model"], f"checkpoint {last}")
     task.optimizer.load_state_dict(state["optimizer"])

@@ -157,8 +157,11 @@ def pretrain(
     restart: bool = False,
     device: str = "auto",
     quiet: bool = False,
+    wait: bool = False,
+    allow_unverified: bool = False,
 ) -> Path:
-    """Run (or finish, or reuse) a pretraining; returns its folder. Rank 0 writes the files."""
+    """Run (or finish, or reuse) a pretraining; returns its folder. Rank 0 writes the files and holds
+    the folder's lock (``wait``: wait for another process that holds it)."""
     config = job.config
     config.validate()
     runtime = init_runtime(device)
@@ -167,31 +170,40 @@ def pretrain(
     if run.finished and not restart:
         echo(f"pretraining already finished: {run.path}", show)
         return run.path
-    if (run.path / "checkpoint-last.pth").exists() and not (resume or restart):
-        raise UserError(f"an unfinished pretraining exists in {run.path}; pass --resume to continue it or --restart")
     dataset = build_train_set(job, data_root)
     if config.batch_size % runtime.world_size:
         raise UserError(f"batch_size {config.batch_size} must be divisible by the {runtime.world_size} processes")
     if len(dataset) < config.batch_size:
         raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
+    with run.lock(wait) if runtime.is_main else contextlib.nullcontext():
+        if run.finished and not restart:  # another process finished it while this one waited
+            echo(f"pretraining already finished: {run.path}", show)
+        else:
+            _train(job, dataset, run, runtime, resume=resume and not restart, restart=restart, show=show,
+                   allow_unverified=allow_unverified)  # fmt: skip
+    runtime.barrier()
+    return run.path
+
+
+def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, resume: bool, restart: bool,
+           show: bool, allow_unverified: bool) -> None:  # fmt: skip
+    config = job.config
+    if (run.path / "checkpoint-last.pth").exists() and not (resume or restart):
+        raise UserError(f"an unfinished pretraining exists in {run.path}; pass --resume to continue it or --restart")
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
-    if runtime.is_main and (restart or not resume or not (run.path / "checkpoint-last.pth").exists()):
+    if runtime.is_main and not (resume and (run.path / "checkpoint-last.pth").exists()):
         _start_fresh(run, job, runtime, restart)
-    workers = (
-        config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0)
-    )
-    settings = LoopSettings(config.epochs, config.batch_size,
-                            CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs),
-                            config.seed, workers)  # fmt: skip
+    gpu_workers = min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0
+    schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
+    settings = LoopSettings(config.epochs, config.batch_size, schedule, config.seed,
+                            config.workers if config.workers >= 0 else gpu_workers)  # fmt: skip
     echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
          f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
          show)  # fmt: skip
-    train_loop(task, dataset, settings, runtime, run, resume=resume and not restart, show=show)
+    train_loop(task, dataset, settings, runtime, run, resume=resume, show=show, allow_unverified=allow_unverified)
     if runtime.is_main:
         _finish(run, job, show)
-    runtime.barrier()
-    return run.path
 
 
 def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool) -> None:
@@ -213,9 +225,9 @@ def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:
              f"checkpoint {run.path / f'checkpoint-{epochs - 1}.pth'}", show)  # fmt: skip
 
 
-def finished_checkpoint(run_path: Path) -> tuple[Path, str]:
+def finished_checkpoint(run_path: Path, allow_unverified: bool = False) -> tuple[Path, str]:
     """(path, sha256) of the final checkpoint of a finished pretraining, checked against the
-    sha256 recorded when it was written."""
+    sha256 recorded for its epoch when it was written."""
     run = RunDir(run_path)
     path = run_path / (run.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")
-    return path, run.verify(path)
+    return path, run.verify(path, allow_unverified)

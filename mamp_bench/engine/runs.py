@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import fcntl
 import json
 import os
 import platform
+import re
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +24,11 @@ from mamp_bench.fileio import atomic_write, sha256_file, storage_error, write_js
 
 def environment(runtime=None) -> dict[str, Any]:
     """What produced a run: versions, commit, device and process count."""
+    commit, dirty = git_state()
     env = {
         "suite_version": __version__,
-        "git_commit": git_commit(),
+        "git_commit": commit,
+        "git_dirty": dirty,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
@@ -40,20 +46,24 @@ def environment(runtime=None) -> dict[str, Any]:
     return env
 
 
-def git_commit() -> str | None:
+#: what "the code" is when a record says whether the tree was dirty
+CODE_PATHS = ("mamp_bench", "baselines", "protocols", "pyproject.toml", "setup.py")
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, whether the suite's code differs from it), or (None, None) outside a git checkout."""
     here = Path(__file__).resolve().parents[2]
     if not (here / ".git").exists():
-        return None
+        return None, None
     try:
         out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        dirty = subprocess.run(
-            ["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=5
-        )
+        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", *CODE_PATHS],
+                                capture_output=True, text=True, timeout=5)  # fmt: skip
     except (OSError, subprocess.SubprocessError):
-        return None
+        return None, None
     if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        return None, None
+    return out.stdout.strip(), bool(status.stdout.strip())
 
 
 class RunDir:
@@ -103,19 +113,49 @@ class RunDir:
                 continue  # a torn last line after a crash
         return records
 
-    def verify(self, checkpoint: Path) -> str:
-        """The sha256 of ``checkpoint``, which must be one this run's log recorded when writing it
-        (``UserError`` if not; runs logged before checksums existed are not checked)."""
+    def verify(self, checkpoint: Path, allow_unverified: bool = False) -> str:
+        """The sha256 of ``checkpoint``, which must be the one this run's log recorded for the
+        checkpoint's own epoch (``checkpoint-N.pth``: epoch N; ``checkpoint-last.pth``: any epoch
+        the log recorded, whose state it then is). A checkpoint with no recorded sha256 (no log) is
+        refused unless ``allow_unverified``."""
         if not checkpoint.is_file():
             raise UserError(f"checkpoint {checkpoint} does not exist")
-        recorded = {r["checkpoint_sha256"] for r in self.log_records() if r.get("checkpoint_sha256")}
         digest = sha256_file(checkpoint)
-        if recorded and digest not in recorded:
-            raise UserError(
-                f"checkpoint {checkpoint} is corrupt: its sha256 is not among those recorded in "
-                f"{self.path / 'log.jsonl'} (use an earlier checkpoint-N.pth, or --restart)"
-            )
+        recorded = {r["epoch"]: r["checkpoint_sha256"] for r in self.log_records() if r.get("checkpoint_sha256")}
+        if not recorded:
+            if allow_unverified:
+                return digest
+            raise UserError(f"checkpoint {checkpoint} has no recorded sha256 ({self.path / 'log.jsonl'} is missing "
+                            "or has none); pass --allow-unverified to use it anyway")  # fmt: skip
+        match = re.fullmatch(r"checkpoint-(\d+)\.pth", checkpoint.name)
+        epochs = [int(match[1])] if match else list(recorded)
+        if not any(recorded.get(epoch) == digest for epoch in epochs):
+            own = f"epoch {epochs[0]}" if match else "any epoch"
+            raise UserError(f"checkpoint {checkpoint} is corrupt: its sha256 is not the one {self.path / 'log.jsonl'} "
+                            f"recorded for {own} (use an earlier checkpoint-N.pth, or --restart)")  # fmt: skip
         return digest
+
+    @contextlib.contextmanager
+    def lock(self, wait: bool = False) -> Iterator[None]:
+        """Hold this run folder for one process: a second one gets a one-line error naming the holder's
+        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "?"
+                raise UserError(f"{self.path} is in use by process {holder} (the same job is running); "
+                                "wait for it to finish or pass --wait") from None  # fmt: skip
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()} on {platform.node()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def truncate_log(self, last_epoch: int) -> None:
         """Drop log lines of epochs after ``last_epoch`` (work that a resume will redo)."""

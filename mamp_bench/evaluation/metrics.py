@@ -1,8 +1,11 @@
-"""Accuracy bookkeeping: top-1/top-5 counts and the confusion matrix, summable across processes."""
+"""Accuracy bookkeeping: a ``Tally`` of one evaluation (counts, confusion matrix and the per-clip
+top-5 predictions, summable across processes) and the ``Predictions`` of a whole run, from which
+every accuracy of a record is computed, and recomputed by ``mamp-bench verify``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import io
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -15,6 +18,8 @@ class Tally:
     confusion: torch.Tensor  # (classes, classes) int64, rows = true class, columns = prediction
     top5_hits: int = 0
     loss_sum: float = 0.0
+    #: per batch (B, 2 + k): true class, predicted class (argmax), the top-k classes (best first)
+    clips: list[torch.Tensor] = field(default_factory=list)
 
     @classmethod
     def empty(cls, classes: int) -> Tally:
@@ -27,8 +32,15 @@ class Tally:
             self.classes, self.classes
         )
         k = min(5, logits.shape[1])
-        self.top5_hits += int((logits.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum())
+        top5 = logits.topk(k, dim=1).indices
+        self.top5_hits += int((top5 == labels[:, None]).any(dim=1).sum())
         self.loss_sum += loss_sum
+        self.clips.append(torch.cat([labels[:, None], pred[:, None], top5], dim=1))
+
+    def predicted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(true classes (N,), predicted classes (N,), top-k classes (N, k)) in evaluation order."""
+        rows = torch.cat(self.clips).numpy() if self.clips else np.zeros((0, 7), np.int64)
+        return rows[:, 0], rows[:, 1], rows[:, 2:]
 
     @property
     def classes(self) -> int:
@@ -58,15 +70,75 @@ class Tally:
         ]
 
     def reduce(self, runtime) -> Tally:
-        """Sum over DDP processes."""
+        """Sum over DDP processes whose shards are strided (process r evaluated clips r, r + W, ...);
+        the predictions come back in dataset order."""
         if not runtime.distributed:
             return self
         packed = torch.cat([self.confusion.flatten().double(), torch.tensor([self.top5_hits, self.loss_sum])])
         packed = runtime.sum_tensor(packed.to(runtime.device if runtime.device.type == "cuda" else "cpu")).cpu()
         n = self.classes**2
+        clips = runtime.gather_strided(torch.cat(self.clips)) if self.clips else torch.zeros(0, 7, dtype=torch.long)
         return Tally(
-            packed[:n].round().long().reshape(self.classes, self.classes), int(packed[n]), float(packed[n + 1])
+            packed[:n].round().long().reshape(self.classes, self.classes),
+            int(packed[n]),
+            float(packed[n + 1]),
+            [clips],
         )
+
+
+@dataclass
+class Predictions:
+    """Per-clip predictions of a run, enough to recompute every accuracy its record states."""
+
+    labels: np.ndarray  # (N,) true classes of the test clips, in dataset order
+    top1_by_epoch: np.ndarray  # (E, N) predicted class after each epoch (one row for k-NN)
+    top5_final: np.ndarray  # (N, k) top-5 classes after the final epoch
+    top5_best: np.ndarray  # (N, k) top-5 classes after the best epoch
+    classes: int
+
+    def accuracy(self, predicted: np.ndarray) -> float:
+        return 100.0 * float((predicted == self.labels).sum()) / max(len(self.labels), 1)
+
+    def top5_accuracy(self, top5: np.ndarray) -> float:
+        return 100.0 * int((top5 == self.labels[:, None]).any(axis=1).sum()) / max(len(self.labels), 1)
+
+    def confusion(self, epoch: int = -1) -> np.ndarray:
+        """(classes, classes) counts after an epoch; rows = true class, columns = prediction."""
+        pairs = self.labels.astype(np.int64) * self.classes + self.top1_by_epoch[epoch]
+        return np.bincount(pairs, minlength=self.classes**2).reshape(self.classes, self.classes)
+
+    def metrics(self) -> dict[str, object]:
+        """top-1 final, best over epochs (and its epoch), mean of the last 5 epochs, top-5, per class."""
+        top1 = [self.accuracy(row) for row in self.top1_by_epoch]
+        best = max(range(len(top1)), key=lambda e: (top1[e], -e))
+        last = top1[-5:]
+        confusion = self.confusion()
+        rows = confusion.sum(1)
+        per_class = [None if rows[c] == 0 else 100.0 * float(confusion[c, c]) / float(rows[c])
+                     for c in range(self.classes)]  # fmt: skip
+        return {"top1_final": top1[-1], "top1_best": top1[best], "best_epoch": best,
+                "top1_last5": sum(last) / len(last), "top5_final": self.top5_accuracy(self.top5_final),
+                "top5_at_best": self.top5_accuracy(self.top5_best), "epochs_run": len(top1),
+                "per_class_final": per_class, "test_clips": len(self.labels)}  # fmt: skip
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        arrays = {"labels": self.labels, "top1_by_epoch": self.top1_by_epoch, "top5_final": self.top5_final,
+                  "top5_best": self.top5_best, "classes": np.int64(self.classes)}  # fmt: skip
+        np.savez_compressed(buffer, **{k: np.asarray(v) for k, v in arrays.items()})
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Predictions:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return cls(arrays["labels"], arrays["top1_by_epoch"], arrays["top5_final"], arrays["top5_best"],
+                       int(arrays["classes"]))  # fmt: skip
+
+    @classmethod
+    def of_tally(cls, tally: Tally) -> Predictions:
+        """The predictions of a single evaluation (k-NN, one epoch)."""
+        labels, predicted, top5 = tally.predicted()
+        return cls(labels, predicted[None], top5, top5, tally.classes)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -23,6 +23,7 @@ from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.runs import RunDir
 from mamp_bench.errors import UserError
+from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.models.transformer import SkeletonEncoder
 
 if sys.version_info >= (3, 11):
@@ -41,7 +42,11 @@ class ProtocolContext:
     seed: int
     resume: bool = False
     show: bool = True
+    allow_unverified: bool = False  # resume from a checkpoint whose sha256 was never recorded
     extras: dict[str, Any] = field(default_factory=dict)  # written into the record (e.g. the subset)
+    #: the per-clip predictions behind the run's accuracies; a protocol sets it, the pipeline computes
+    #: the record's accuracies from it and stores it beside the record, so ``mamp-bench verify`` can check
+    predictions: Predictions | None = None
 
     def dataset_path(self) -> Path:
         return self.dataset.path(self.data_root)

@@ -9,42 +9,51 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.loop import LoopSettings, NonFiniteLoss, TrainingTask, train_loop
-from mamp_bench.evaluation.metrics import Tally
+from mamp_bench.evaluation.metrics import Predictions, Tally
 from mamp_bench.evaluation.protocol import ProtocolContext
 
 
 @dataclass
 class History:
-    """Test accuracy after every epoch; the reference reports the best, the final is here too."""
+    """Test accuracy after every epoch, with the per-clip predictions behind it (the reference
+    reports the best epoch; the final and the mean of the last five are recorded too)."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
-    best_tally: Tally | None = None
-    final_tally: Tally | None = None
+    classes: int = 0
+    labels: np.ndarray | None = None  # (N,) true classes of the test clips
+    top1_by_epoch: list[np.ndarray] = field(default_factory=list)  # per epoch: (N,) predicted classes
+    top5_best: np.ndarray | None = None  # (N, k) after the best epoch so far
+    top5_final: np.ndarray | None = None  # (N, k) after the last epoch
 
     def add(self, epoch: int, tally: Tally) -> None:
-        if self.best_tally is None or tally.top1 > max(e["top1"] for e in self.epochs):
-            self.best_tally = tally
+        labels, predicted, top5 = tally.predicted()
+        if not self.epochs or tally.top1 > max(e["top1"] for e in self.epochs):
+            self.top5_best = top5
         self.epochs.append({"epoch": epoch, "top1": tally.top1, "top5": tally.top5, "test_loss": tally.loss})
-        self.final_tally = tally
+        self.classes, self.labels, self.top5_final = tally.classes, labels, top5
+        self.top1_by_epoch.append(predicted)
 
-    def summary(self) -> dict[str, Any]:
+    def predictions(self) -> Predictions | None:
         if not self.epochs:
-            return {}
-        best = max(self.epochs, key=lambda e: (e["top1"], -e["epoch"]))
-        final = self.epochs[-1]
-        return {
-            "top1_final": final["top1"],
-            "top5_final": final["top5"],
-            "top1_best": best["top1"],
-            "top5_at_best": best["top5"],
-            "best_epoch": best["epoch"],
-            "epochs_run": len(self.epochs),
-        }
+            return None
+        return Predictions(self.labels, np.stack(self.top1_by_epoch), self.top5_final, self.top5_best, self.classes)
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint keeps so that a resumed run records the same predictions."""
+        arrays = {"labels": self.labels, "top1_by_epoch": np.stack(self.top1_by_epoch), "top5_best": self.top5_best,
+                  "top5_final": self.top5_final}  # fmt: skip
+        return {"history": self.epochs, "classes": self.classes, **{k: torch.from_numpy(v) for k, v in arrays.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.epochs, self.classes = list(state["history"]), int(state["classes"])
+        self.labels, self.top5_best = state["labels"].numpy(), state["top5_best"].numpy()
+        self.top1_by_epoch, self.top5_final = list(state["top1_by_epoch"].numpy()), state["top5_final"].numpy()
 
 
 class SupervisedTask(TrainingTask):
@@ -88,19 +97,16 @@ class SupervisedTask(TrainingTask):
         return {k: v for k, v in self.history.epochs[-1].items() if k != "epoch"}
 
     def checkpoint_state(self, record: dict[str, Any]) -> dict[str, Any]:
-        best = self.history.best_tally
-        return {"history": self.history.epochs, "best_confusion": best.confusion, "best_top5_hits": best.top5_hits}
+        return self.history.state()
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.history.epochs = list(state["history"])
-        self.history.best_tally = Tally(state["best_confusion"], int(state["best_top5_hits"]))
+        self.history.restore(state)
 
 
 def fit(task: SupervisedTask, train_set: Dataset, settings: LoopSettings, ctx: ProtocolContext) -> History:
-    """Train and evaluate every epoch; the history (final tally re-evaluated after a finished resume)."""
-    train_loop(task, train_set, settings, ctx.runtime, ctx.run, resume=ctx.resume, show=ctx.show)
-    if task.history.final_tally is None and task.history.epochs:  # resumed after the last epoch
-        task.history.final_tally = task.evaluate()
+    """Train and evaluate every epoch; the history (restored whole when resumed after the last epoch)."""
+    train_loop(task, train_set, settings, ctx.runtime, ctx.run, resume=ctx.resume, show=ctx.show,
+               allow_unverified=ctx.allow_unverified)  # fmt: skip
     return task.history
 
 

@@ -10,18 +10,22 @@ from mamp_bench.results.store import ResultsStore
 
 COLUMNS = [
     "method", "protocol", "dataset", "family", "split", "synthetic", "scale", "seed", "config_hash",
-    "setting", "row", "overrides", "top1_best", "top1_final", "top5_final", "best_epoch",
+    "setting", "row", "overrides", "top1_best", "top1_final", "top1_last5", "top5_final", "best_epoch",
     "wall_seconds", "device", "created",
 ]  # fmt: skip
 
 
 def load_results(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Every valid record of the store (``--results-dir`` / ``MAMP_BENCH_RESULTS`` / ``./results``).
+    """Every valid record of the store (``--results-dir`` / ``MAMP_BENCH_RESULTS`` / ``./results``)."""
+    return results_frame(ResultsStore(root).records())
 
-    ``setting``: the protocol's setting values (label fraction, transfer source), which pick a table
-    column; ``row``: what makes a table row (method, protocol, scale, the user's overrides)."""
+
+def results_frame(records: list[dict]) -> pd.DataFrame:
+    """Records as rows. ``setting``: the protocol's setting values (label fraction, transfer source),
+    which pick a table column; ``row``: what makes a table row (method, protocol, scale, the user's
+    overrides); ``synthetic``: the data was synthetic (by name or by the mark of its preparation)."""
     rows = []
-    for record in ResultsStore(root).records():
+    for record in records:
         metrics = record.get("metrics", {})
         rows.append(
             {
@@ -39,6 +43,7 @@ def load_results(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
                 "overrides": record.get("overrides") or {},
                 "top1_best": metrics.get("top1_best"),
                 "top1_final": metrics.get("top1_final"),
+                "top1_last5": metrics.get("top1_last5"),
                 "top5_final": metrics.get("top5_final", metrics.get("top5")),
                 "best_epoch": metrics.get("best_epoch"),
                 "wall_seconds": record.get("wall_seconds"),

@@ -1,12 +1,16 @@
-"""The results store: one JSON record per run, append-only, written atomically.
+"""The results store: one JSON record per run, with its per-clip predictions beside it.
 
 Layout (browsable)::
 
     <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.json
+    <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.predictions.npz
 
-A record is identified by its configuration hash and seed, so a re-run of the same job is
-recognised. Two runs writing at the same time each write their own file (temporary file,
-fsync, rename), so both land and the store stays readable.
+A record is identified by its configuration hash and seed, so its location follows from its
+content and a re-run of the same job is recognised. Reading the store counts each (configuration,
+seed) once: a file that cannot be read, whose checksum does not match (edited after it was
+written) or whose location disagrees with its content (a copy under another name) is skipped,
+and the reason is reported. Every file is written atomically (temporary file, fsync, rename), so
+two writers both land and the store stays readable.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamp_bench.fileio import write_json
+from mamp_bench.fileio import write_bytes, write_json
 
 RESULTS_ENV = "MAMP_BENCH_RESULTS"
 
@@ -30,6 +35,23 @@ def results_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 def record_checksum(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k != "checksum"}
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class StoreScan:
+    records: list[dict[str, Any]] = field(default_factory=list)  # the valid ones, each (configuration, seed) once
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why it is not counted)
+
+    def describe_skipped(self) -> str:
+        """One line a command prints when records were left out ('' when none were)."""
+        if not self.skipped:
+            return ""
+        reasons: dict[str, int] = {}
+        for _, reason in self.skipped:
+            kind = reason.split(":")[0]
+            reasons[kind] = reasons.get(kind, 0) + 1
+        listed = "; ".join(f"{n} {kind}" for kind, n in sorted(reasons.items()))
+        return f"skipped {len(self.skipped)} record file(s) ({listed}); `mamp-bench verify` lists them"
 
 
 class ResultsStore:
@@ -46,43 +68,54 @@ class ResultsStore:
             / f"{record['config_hash']}-s{record['seed']}.json"
         )
 
-    def write(self, record: dict[str, Any]) -> Path:
+    def predictions_path(self, record: dict[str, Any]) -> Path:
+        return self.path_for(record).with_suffix(".predictions.npz")
+
+    def write(self, record: dict[str, Any], predictions: bytes | None = None) -> dict[str, Any]:
+        """Write the predictions (if any), then the record naming their sha256; the stored record."""
+        if predictions is not None:
+            write_bytes(self.predictions_path(record), predictions)
+            record = {**record, "predictions": {"file": self.predictions_path(record).name,
+                                                "sha256": hashlib.sha256(predictions).hexdigest()}}  # fmt: skip
         record = {**record, "checksum": record_checksum(record)}
-        path = self.path_for(record)
-        write_json(path, record)
-        return path
+        write_json(self.path_for(record), record)
+        return record
 
     def find(self, protocol: str, dataset: str, method: str, config_hash: str, seed: int) -> dict[str, Any] | None:
         path = self.root / "records" / protocol / dataset / method / f"{config_hash}-s{seed}.json"
-        return read_record(path)
+        record, _ = read_record(path)
+        return record if record is not None and self.path_for(record) == path else None
+
+    def scan(self) -> StoreScan:
+        """Every record file: the valid records, and the skipped files with their reasons. A record's
+        location follows from its (configuration, seed), so a copy under another name is misplaced."""
+        scan = StoreScan()
+        for path in sorted((self.root / "records").rglob("*.json")):
+            record, problem = read_record(path)
+            if record is None:
+                scan.skipped.append((path, problem))
+            elif self.path_for(record) != path:
+                scan.skipped.append((path, f"misplaced or duplicate: its content belongs at {self.path_for(record)}"))
+            else:
+                scan.records.append(record)
+        return scan
 
     def records(self) -> list[dict[str, Any]]:
-        """Every valid record (a corrupt or tampered file is skipped; see ``invalid``)."""
-        out = []
-        for path in sorted((self.root / "records").rglob("*.json")):
-            record = read_record(path)
-            if record is not None:
-                out.append(record)
-        return out
-
-    def invalid(self) -> list[tuple[Path, str]]:
-        bad = []
-        for path in sorted((self.root / "records").rglob("*.json")):
-            try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                bad.append((path, f"unreadable: {exc}"))
-                continue
-            if record.get("checksum") != record_checksum(record):
-                bad.append((path, "checksum mismatch"))
-        return bad
+        """Every valid record, each (configuration, seed) once (see ``scan`` for what is left out)."""
+        return self.scan().records
 
 
-def read_record(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
+    """(the record, '') or (None, why it cannot be used)."""
     try:
         record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("checksum") != record_checksum(record):
-        return None
-    return record
+    except (OSError, ValueError) as exc:
+        return None, f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    if not isinstance(record, dict):
+        return None, "unreadable: not a JSON object"
+    if record.get("checksum") != record_checksum(record):
+        return None, "edited: its checksum does not match its content"
+    missing = [k for k in ("protocol", "dataset", "method", "config_hash", "seed") if k not in record]
+    if missing:
+        return None, f"unreadable: no {', '.join(missing)}"
+    return record, ""

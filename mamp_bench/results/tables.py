@@ -1,12 +1,13 @@
-"""Paper-style leaderboard tables: measured rows (mean +/- std over seeds, n) beside the
-published ("reported") rows, with the gap of a measured row to its reported counterpart.
+"""Paper-style leaderboard tables: measured rows (mean ± std over seeds, n) beside the published rows.
 
 Every protocol declares its table (its columns, or the table its rows join) and every method its
-place among the rows; this module only iterates the registries. The layouts follow the MAMP paper:
-linear / fine-tune / k-NN with NTU-60 xsub, xview, NTU-120 xsub, xset, PKU-I and PKU-II columns;
-semi with NTU-60 xsub and xview at 1 % and 10 %; transfer with PKU-II from each source. Measured
-rows on synthetic stand-ins appear in the column of the real benchmark they stand in for, marked
-``synthetic``, and get no gap (their numbers are not comparable with published ones).
+place among the rows; this module only iterates the registries. A number never sits under a
+heading that did not produce it: measured rows on real data share a table with the published rows
+and get their gap to the method's published figure on the same dataset, split and protocol;
+measured rows on synthetic data (the stand-ins, or data prepared from ``mamp-bench synth`` output)
+get a table of their own whose caption opens by saying they are not comparable to published
+numbers. Every table names its metric; under it, each measured row's paired difference to the
+suite's reference method over the seeds both were run with.
 """
 
 from __future__ import annotations
@@ -23,9 +24,17 @@ from mamp_bench.data.specs import DATASETS, get_dataset
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.protocol import TableColumn
 from mamp_bench.registry import METHODS, PROTOCOLS
-from mamp_bench.results.reported import reported, short_source
+from mamp_bench.results.reported import reported
 
 DASH = "—"
+#: ``--metric`` choice -> record metric, and how captions name it
+METRICS = {"best": "top1_best", "final": "top1_final", "last5": "top1_last5"}
+METRIC_NAMES = {"top1_best": "best epoch", "top1_final": "final epoch", "top1_last5": "mean of the last 5 epochs"}
+METRIC_NOTES = {
+    "top1_best": "the maximum over epochs of the test accuracy, as the paper's scripts report",
+    "top1_final": "the test accuracy after the last epoch",
+    "top1_last5": "the mean test accuracy of the last 5 epochs, robust to choosing the epoch on the test set",
+}
 
 
 def table_names() -> list[str]:
@@ -48,16 +57,21 @@ def method_rank(method: str) -> tuple[int, str]:
 
 @dataclass
 class Cell:
-    values: list[float] = field(default_factory=list)
+    by_seed: dict[int, float] = field(default_factory=dict)  # measured: seed -> value
     reported: float | None = None
+    best: bool = False  # the best published number of its column
+
+    @property
+    def values(self) -> list[float]:
+        return sorted(self.by_seed.values())
 
     @property
     def mean(self) -> float | None:
-        return float(np.mean(self.values)) if self.values else None
+        return float(np.mean(self.values)) if self.by_seed else None
 
     @property
     def std(self) -> float:
-        return float(np.std(self.values, ddof=1)) if len(self.values) > 1 else 0.0
+        return float(np.std(self.values, ddof=1)) if len(self.by_seed) > 1 else 0.0
 
 
 @dataclass
@@ -66,16 +80,55 @@ class Row:
     kind: str  # "measured" or "reported"
     cells: list[Cell]
     method: str
-    note: str = ""  # reported: sources; measured: scale / synthetic
+    protocol: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    notes: list[int] = field(default_factory=list)  # reported: numbers of its sources' footnotes
     gaps: list[float | None] = field(default_factory=list)
 
 
 @dataclass
+class Comparison:
+    row: str
+    column: str
+    n: int
+    mean_difference: float | None
+    std_difference: float | None
+    t: float | None
+    p: float | None
+
+
+@dataclass
 class Table:
-    protocol: str
+    name: str
     metric: str
     columns: tuple[TableColumn, ...]
     rows: list[Row]
+    synthetic: bool = False
+    scales: tuple[str, ...] = ()
+    sources: list[str] = field(default_factory=list)  # footnote n is sources[n - 1]
+    reference: str = ""  # the method the comparisons are against
+    comparisons: list[Comparison] = field(default_factory=list)
+
+    @property
+    def column_labels(self) -> list[str]:
+        return [f"{c.label} (synthetic)" if self.synthetic else c.label for c in self.columns]
+
+    def caption(self) -> str:
+        what = f"`{self.name}` ({PROTOCOLS.get(self.name).description})"
+        metric = f"metric: {METRIC_NAMES[self.metric]} ({METRIC_NOTES[self.metric]})"
+        scale = f" at the {'/'.join(self.scales)} scale" if self.scales else ""
+        measured = f"mean ± std over seeds (n seeds){scale}; {DASH}: not run"
+        if self.synthetic:
+            return (f"Synthetic stand-in data: these numbers are not comparable to published ones. {what}, "
+                    f"top-1 accuracy (%), {metric}. Measured: {measured}.")  # fmt: skip
+        text = (
+            f"{what} on the real benchmarks, top-1 accuracy (%), {metric}. Measured rows: {measured}; Δ vs "
+            "reported: the mean gap to the method's published figure on the same dataset, split and protocol."
+        )
+        if any(row.kind == "reported" for row in self.rows):
+            text += (" Published rows: ordered by year, then score; the best published number of each column in "
+                     "bold; sources in the notes.")  # fmt: skip
+        return text
 
 
 def _benchmark(name: Any) -> Any:
@@ -108,9 +161,9 @@ def _column_mask(frame: pd.DataFrame, column: TableColumn) -> pd.Series:
 
 
 def _variant_labels(frame: pd.DataFrame) -> dict[str, str]:
-    """For a method with several settings, label each by the settings that differ."""
+    """For a method with several rows, label each by the overrides that differ."""
     labels: dict[str, str] = {}
-    for _, group in frame.groupby(["method", "protocol", "synthetic", "scale"]):
+    for _, group in frame.groupby(["method", "protocol", "scale"]):
         rows = group.drop_duplicates("row")
         if len(rows) < 2:
             continue
@@ -122,45 +175,74 @@ def _variant_labels(frame: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
-def build_table(
-    protocol: str,
+def build_tables(
+    name: str,
     frame: pd.DataFrame,
     scale: str | None = None,
     metric: str = "top1_best",
     include_reported: bool = True,
     methods: Iterable[str] | None = None,
-) -> Table:
-    protocols, columns = layout(protocol)
+) -> list[Table]:
+    """The table of real-data results (measured rows and the published ones), and, when there are
+    synthetic records, the table of synthetic results apart from it."""
+    protocols, _ = layout(name)
     data = frame[frame["protocol"].isin(protocols)]
     if scale:
         data = data[data["scale"] == scale]
     if methods is not None:
         data = data[data["method"].isin(list(methods))]
-    variants = _variant_labels(data) if len(data) else {}
-    rows: list[Row] = []
-    keys = ["method", "protocol", "synthetic", "scale", "row"]
-    groups = sorted(
-        data.groupby(keys, sort=False),
-        key=lambda item: (protocols.index(item[0][1]), method_rank(item[0][0]), item[0][4]),
-    ) if len(data) else []  # fmt: skip
-    for (method, proto, synthetic, row_scale, row_key), group in groups:
-        label = method if proto == protocol else f"{method} ({proto})"
-        if variants.get(row_key):
-            label += f" ({variants[row_key]})"
-        cells = [Cell(sorted(group.loc[_column_mask(group, c), metric].dropna().astype(float))) for c in columns]
-        note = f"measured, {row_scale}" + (", synthetic" if synthetic else "")
-        row = Row(label, "measured", cells, method, note)
-        counterpart = getattr(METHODS.get(method), "reported_as", None) if method in METHODS else None
-        if counterpart and not synthetic and proto == protocol:
-            rep = _reported_cells(counterpart, columns)
-            row.gaps = [
-                None if c.mean is None or r.reported is None else c.mean - r.reported
-                for c, r in zip(cells, rep, strict=True)
-            ]
-        rows.append(row)
+    real, synthetic = data[~data["synthetic"].astype(bool)], data[data["synthetic"].astype(bool)]
+    tables = []
+    if len(real) or include_reported:
+        tables.append(_table(name, real, metric, synthetic=False, include_reported=include_reported))
+    if len(synthetic):
+        tables.append(_table(name, synthetic, metric, synthetic=True, include_reported=False))
+    return tables
+
+
+def build_table(name: str, frame: pd.DataFrame, scale: str | None = None, metric: str = "top1_best",
+                include_reported: bool = True, synthetic: bool = False) -> Table:  # fmt: skip
+    """One of ``build_tables``: the real-data table, or the synthetic one."""
+    for table in build_tables(name, frame, scale, metric, include_reported):
+        if table.synthetic == synthetic:
+            return table
+    return _table(name, frame.iloc[0:0], metric, synthetic=synthetic, include_reported=False)
+
+
+def _table(name: str, data: pd.DataFrame, metric: str, synthetic: bool, include_reported: bool) -> Table:
+    protocols, columns = layout(name)
+    table = Table(name, metric, columns, [], synthetic, tuple(sorted(set(data["scale"].dropna()))))
+    table.rows = _measured_rows(name, data, metric, columns, protocols, table.scales, synthetic)
     if include_reported:
-        rows += _reported_rows(columns)
-    return Table(protocol, metric, columns, rows)
+        table.rows += _reported_rows(columns, table.sources)
+    table.reference = METHODS.default()
+    table.comparisons = compare_rows(table)
+    return table
+
+
+def _measured_rows(name, data, metric, columns, protocols, scales, synthetic) -> list[Row]:
+    variants = _variant_labels(data) if len(data) else {}
+    keys = ["method", "protocol", "scale", "row"]
+    order = lambda item: (protocols.index(item[0][1]), method_rank(item[0][0]), item[0][3])  # noqa: E731
+    groups = sorted(data.groupby(keys, sort=False), key=order) if len(data) else []
+    rows = []
+    for (method, proto, row_scale, row_key), group in groups:
+        label = method if proto == name else f"{method} ({proto})"
+        label += f" ({variants[row_key]})" if variants.get(row_key) else ""
+        label += f" [{row_scale}]" if len(scales) > 1 else ""
+        cells = []
+        for column in columns:
+            chosen = group.loc[_column_mask(group, column)].dropna(subset=[metric])
+            pairs = zip(chosen["seed"], chosen[metric], strict=True)
+            cells.append(Cell({int(seed): float(value) for seed, value in pairs}))
+        row = Row(label, "measured", cells, method, proto, dict(group["overrides"].iloc[0]))
+        counterpart = METHODS.get(method).reported_as if method in METHODS else None
+        if counterpart and not synthetic and proto == name:
+            rep = _reported_cells(counterpart, columns)
+            row.gaps = [None if c.mean is None or r.reported is None else c.mean - r.reported
+                        for c, r in zip(cells, rep, strict=True)]  # fmt: skip
+        rows.append(row)
+    return rows
 
 
 def _reported_cells(method: str, columns: tuple[TableColumn, ...]) -> list[Cell]:
@@ -176,153 +258,89 @@ def _reported_cells(method: str, columns: tuple[TableColumn, ...]) -> list[Cell]
     return cells
 
 
-def _reported_rows(columns: tuple[TableColumn, ...]) -> list[Row]:
+def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list[Row]:
+    """Published rows of the table's columns, ordered by year then score, the best of each column
+    marked; their sources become numbered notes (appended to ``sources``)."""
     rep = reported()
-    protocols = {c.reported for c in columns if c.reported}
-    rep = rep[rep["protocol"].isin(protocols)]
+    rep = rep[rep["protocol"].isin({c.reported for c in columns if c.reported})]
     rows = []
     for method, group in rep.groupby("method"):
         cells = _reported_cells(method, columns)
         if all(c.reported is None for c in cells):
             continue
-        sources = sorted({short_source(s) for s in group["source"]})
-        rows.append(Row(method, "reported", cells, method, "reported: " + ", ".join(sources)))
-    rows.sort(key=lambda r: np.nanmean([c.reported if c.reported is not None else np.nan for c in r.cells]))
-    return rows
+        venue = group["venue"].iloc[0]
+        rows.append((int(group["year"].iloc[0]), Row(f"{method} ({venue})", "reported", cells, method),
+                     sorted(set(group["source"]))))  # fmt: skip
+    rows.sort(key=lambda item: (item[0], _score(item[1]), item[1].label))
+    for column in range(len(columns)):
+        values = [row.cells[column].reported for _, row, _ in rows if row.cells[column].reported is not None]
+        for _, row, _ in rows:
+            row.cells[column].best = bool(values) and row.cells[column].reported == max(values)
+    for _, row, row_sources in rows:
+        for source in row_sources:
+            if source not in sources:
+                sources.append(source)
+            row.notes.append(sources.index(source) + 1)
+    return [row for _, row, _ in rows]
 
 
-def format_cell(cell: Cell, latex: bool = False) -> str:
-    if cell.reported is not None:
-        return f"{cell.reported:.1f}"
-    if not cell.values:
-        return DASH if not latex else "--"
-    pm = r"$\pm$" if latex else "±"
-    if len(cell.values) == 1:
-        return f"{cell.mean:.1f} (1)"
-    return f"{cell.mean:.1f} {pm} {cell.std:.1f} ({len(cell.values)})"
+def _score(row: Row) -> float:
+    values = [c.reported for c in row.cells if c.reported is not None]
+    return float(np.mean(values)) if values else 0.0
 
 
-def format_gap(row: Row) -> str:
-    gaps = [g for g in row.gaps if g is not None]
-    if row.kind == "reported":
-        return ""
-    if not gaps:
-        return DASH if row.gaps else "n/a"
-    return f"{np.mean(gaps):+.1f} ({len(gaps)})"
-
-
-def to_rows(table: Table, latex: bool = False) -> tuple[list[str], list[list[str]]]:
-    headers = ["method", *(c.label for c in table.columns), "Δ vs reported", "kind"]
-    body = []
-    for row in table.rows:
-        body.append([row.label, *(format_cell(c, latex) for c in row.cells), format_gap(row), row.note])
-    return headers, body
-
-
-def render(table: Table, fmt: str = "markdown") -> str:
-    from tabulate import tabulate
-
-    metric = "best epoch" if table.metric == "top1_best" else "final epoch"
-    caption = (
-        f"{table.protocol}: top-1 accuracy (%), {metric}. Measured: mean ± std over seeds (n); "
-        f"{DASH}: not run. Reported: published figures with their sources."
-    )
-    if fmt == "markdown":
-        headers, body = to_rows(table)
-        return f"{caption}\n\n" + tabulate(body, headers, tablefmt="github", disable_numparse=True) + "\n"
-    if fmt == "latex":
-        headers, body = to_rows(table, latex=True)
-        return tabulate(body, headers, tablefmt="latex_raw", disable_numparse=True) + "\n"
-    if fmt == "csv":
-        return to_frame(table).to_csv(index=False)
-    raise UserError(f"unknown format {fmt!r}")
-
-
-def to_frame(table: Table) -> pd.DataFrame:
-    """Long form: one line per (row, column) with mean, std, n, reported value and gap."""
-    records = []
-    for row in table.rows:
-        for i, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True)):
-            records.append(
-                {
-                    "row": row.label,
-                    "kind": row.kind,
-                    "note": row.note,
-                    "column": column.label,
-                    "mean": cell.mean if row.kind == "measured" else cell.reported,
-                    "std": cell.std if row.kind == "measured" and cell.values else None,
-                    "n": len(cell.values) if row.kind == "measured" else None,
-                    "gap_vs_reported": row.gaps[i] if row.gaps else None,
-                }
-            )
-    return pd.DataFrame(records)
-
-
-def print_rich(table: Table) -> None:
-    from rich.console import Console
-    from rich.table import Table as RichTable
-
-    headers, body = to_rows(table)
-    metric = "best epoch" if table.metric == "top1_best" else "final epoch"
-    rich_table = RichTable(title=f"{table.protocol} top-1 (%), {metric}")
-    for header in headers:
-        rich_table.add_column(header)
-    for row, cells in zip(table.rows, body, strict=True):
-        rich_table.add_row(*cells, style="dim" if row.kind == "reported" else None)
-    Console().print(rich_table)
-
-
-@dataclass
-class Comparison:
-    column: str
-    n: int
-    mean_difference: float | None
-    std_difference: float | None
-    t: float | None
-    p: float | None
-
-
-def compare(
-    frame: pd.DataFrame, protocol: str, a: str, b: str, scale: str | None = None, metric: str = "top1_best"
-) -> list[Comparison]:
-    """Paired t-test of method ``a`` against ``b`` over the seeds both were run with, per column."""
-    from scipy import stats
-
-    protocols, columns = layout(protocol)
-    data = frame[frame["protocol"].isin(protocols[:1])]
-    if scale:
-        data = data[data["scale"] == scale]
+def compare_rows(table: Table) -> list[Comparison]:
+    """Each measured row against the reference method's default row, paired over shared seeds."""
+    measured = [r for r in table.rows if r.kind == "measured"]
+    base = next((r for r in measured if r.method == table.reference and r.protocol == table.name and not r.overrides),
+                None)  # fmt: skip
+    if base is None:
+        return []
     out = []
-    for column in columns:
-        sub = data[_column_mask(data, column)]
-        left = sub[sub["method"] == a].groupby("seed")[metric].mean()
-        right = sub[sub["method"] == b].groupby("seed")[metric].mean()
-        seeds = sorted(set(left.index) & set(right.index))
-        if not seeds:
+    for row in measured:
+        if row is base:
             continue
-        diff = np.array([left[s] - right[s] for s in seeds], dtype=float)
-        if len(seeds) >= 2 and np.std(diff) > 0:
-            result = stats.ttest_rel([left[s] for s in seeds], [right[s] for s in seeds])
-            t, p = float(result.statistic), float(result.pvalue)
-        else:
-            t = p = None
-        out.append(
-            Comparison(
-                column.label, len(seeds), float(diff.mean()), float(diff.std(ddof=1)) if len(diff) > 1 else None, t, p
-            )
-        )
+        for label, mine, theirs in zip(table.column_labels, row.cells, base.cells, strict=True):
+            seeds = sorted(set(mine.by_seed) & set(theirs.by_seed))
+            if seeds:
+                a, b = [mine.by_seed[s] for s in seeds], [theirs.by_seed[s] for s in seeds]
+                out.append(paired(row.label, label, a, b))
     return out
 
 
-def render_comparison(rows: list[Comparison], a: str, b: str) -> str:
-    from tabulate import tabulate
+def paired(row: str, column: str, a: list[float], b: list[float]) -> Comparison:
+    """Mean and std of ``a - b`` and the paired t-test (None where it is undefined)."""
+    from scipy import stats
 
-    def fmt(value, spec):
-        return DASH if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    t = p = None
+    if len(diff) >= 2 and np.std(diff) > 0:
+        result = stats.ttest_rel(a, b)
+        t, p = float(result.statistic), float(result.pvalue)
+    std = float(diff.std(ddof=1)) if len(diff) > 1 else None
+    return Comparison(row, column, len(diff), float(diff.mean()), std, t, p)
 
-    body = [
-        [r.column, r.n, fmt(r.mean_difference, "+.2f"), fmt(r.std_difference, ".2f"), fmt(r.t, ".2f"), fmt(r.p, ".3g")]
-        for r in rows
-    ]
-    headers = ["column", "paired seeds", f"mean {a} - {b}", "std", "t", "p (paired t-test)"]
-    return tabulate(body, headers, tablefmt="github", disable_numparse=True) + "\n"
+
+def compare(frame: pd.DataFrame, name: str, a: str, b: str, scale: str | None = None,
+            metric: str = "top1_best") -> list[Comparison]:  # fmt: skip
+    """Paired t-test of method ``a`` against ``b`` (their default rows) over shared seeds, per column."""
+    protocols, columns = layout(name)
+    data = frame[(frame["protocol"] == protocols[0]) & frame["overrides"].apply(lambda o: not o)]
+    if scale:
+        data = data[data["scale"] == scale]
+    out = []
+    for synthetic in (False, True):
+        part = data[data["synthetic"].astype(bool) == synthetic]
+        for column in columns:
+            sub = part[_column_mask(part, column)]
+            left = sub[sub["method"] == a].groupby("seed")[metric].mean()
+            right = sub[sub["method"] == b].groupby("seed")[metric].mean()
+            seeds = sorted(set(left.index) & set(right.index))
+            if seeds:
+                label = f"{column.label} (synthetic)" if synthetic else column.label
+                out.append(paired(f"{a} - {b}", label, [left[s] for s in seeds], [right[s] for s in seeds]))
+    return out
+
+
+def fmt_number(value: float | None, spec: str) -> str:
+    return DASH if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)

@@ -24,6 +24,7 @@ from mamp_bench.data.ntu.denoise import skeleton_to_joints
 from mamp_bench.data.ntu.names import SampleName, ntu_splits, read_missing_list
 from mamp_bench.data.ntu.reader import read_ntu_skeleton
 from mamp_bench.data.preparation import MAX_FRAMES, Manifest, Timer, parallel_map, write_split_npz
+from mamp_bench.data.provenance import raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
 
 
@@ -109,6 +110,7 @@ def prepare_ntu(
         variant.key,
         str(raw),
         {"missing_list": str(missing_list) if missing_list else None, "single_actor": single_actor},
+        provenance=raw_provenance(raw),
     )
     with Timer() as timer:
         files = find_skeleton_files(raw, variant, manifest, missing)
@@ -139,6 +141,7 @@ def prepare_ntu(
                 [parsed[i].label for i in test],
                 variant.num_classes,
                 single_actor,
+                manifest.provenance,
             )
             manifest.splits[split.name] = entry
     manifest.seconds = timer.seconds

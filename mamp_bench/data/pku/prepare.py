@@ -37,6 +37,7 @@ from mamp_bench.data.pku.reader import (
     read_pku_split,
 )
 from mamp_bench.data.preparation import MAX_FRAMES, Manifest, Timer, parallel_map, write_split_npz
+from mamp_bench.data.provenance import raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
 
 SKELETON_DIRS = ("skeleton", "Skeleton", "PKU_Skeleton_Renew", "skeletons")
@@ -154,7 +155,7 @@ def _write_split(
         for label, clip in by_video[stem].clips:
             data.append(clip)
             labels.append(label)
-    return write_split_npz(path, *sides[True], *sides[False], PKU_NUM_CLASSES)
+    return write_split_npz(path, *sides[True], *sides[False], PKU_NUM_CLASSES, provenance=manifest.provenance)
 
 
 def prepare_pku(
@@ -177,7 +178,7 @@ def prepare_pku(
         splits = {name: read_pku_split(_find_split(raw, files)) for name, files in SPLIT_FILES[phase].items()}
     except DataFormatError as exc:
         raise UserError(str(exc)) from None
-    manifest = Manifest(phase, str(raw), {"slice": slicing})
+    manifest = Manifest(phase, str(raw), {"slice": slicing}, provenance=raw_provenance(raw))
     with Timer() as timer:
         by_video = _read_videos(phase, skeleton_dir, label_dir, manifest, workers, slicing == "inclusive", quiet)
         manifest.samples = sum(len(v.clips) for v in by_video.values())

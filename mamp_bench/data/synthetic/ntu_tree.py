@@ -19,6 +19,7 @@ import numpy as np
 from mamp_bench.data.kinect import NUM_JOINTS
 from mamp_bench.data.ntu.names import NTU60_XSUB_TRAIN, NTU120_XSUB_TRAIN, SampleName
 from mamp_bench.data.preparation import parallel_map
+from mamp_bench.data.provenance import mark_synthetic
 from mamp_bench.data.synthetic.motion import Body, ClassProgram, class_programs
 from mamp_bench.data.synthetic.scene import Difficulty, matrix_to_quaternion, ntu_camera, render_clip
 
@@ -151,6 +152,7 @@ def write_ntu_tree(
     cases = _assign_edge_cases(names, programs) if edge_cases else {}
     jobs = [(root, variant, name, index, seed, crlf, cases.get(index), difficulty) for index, name in enumerate(names)]
     truths = sorted(parallel_map(_write_job, jobs, workers, "writing synthetic NTU", quiet=True), key=lambda t: t.index)
+    mark_synthetic(root, "mamp-bench synth", family=variant, seed=seed)
     missing = [t.name for t in truths if t.edge_case == "all_empty"]
     (root / "samples_with_missing_skeletons.txt").write_text(
         "The following samples have missing skeletons.\nThey are listed by name.\n\n"

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from mamp_bench.data.pku.reader import PKU_NUM_CLASSES
+from mamp_bench.data.provenance import mark_synthetic
 from mamp_bench.data.synthetic.motion import Body, ClassProgram, variant_of
 from mamp_bench.data.synthetic.ntu_tree import ntu_class_programs
 from mamp_bench.data.synthetic.scene import Camera, Difficulty, render_clip
@@ -78,6 +79,7 @@ def write_pku_tree(
     classes = list(range(1, PKU_NUM_CLASSES + 1)) if phase == 1 else list(PHASE2_CLASSES)
     (root / "skeleton").mkdir(parents=True, exist_ok=True)
     (root / "label").mkdir(parents=True, exist_ok=True)
+    mark_synthetic(root, "mamp-bench synth", family=f"pku{phase}", seed=seed)
     truths: list[VideoTruth] = []
     cursor = 0
     for index, (stem, subject) in enumerate(_stems(phase, performances)):

@@ -1,0 +1,62 @@
+"""Where prepared data came from: synthetic raw trees are marked, and the mark travels.
+
+``mamp-bench synth`` (and the synthetic defaults) write ``mamp-bench-synthetic.json`` at the root
+of every raw tree they generate. ``prepare`` looks for it in ``--raw`` and the folders above, and
+writes what it found into the manifest and into every ``.npz`` it writes (a ``provenance`` member,
+which the reference feeder ignores). A run reads it back from the file it trains or evaluates on,
+so data prepared from synthetic raw files is recorded as synthetic whatever folder or dataset name
+it was prepared under.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.lib import format as npy_format
+
+MARKER = "mamp-bench-synthetic.json"
+NPZ_MEMBER = "provenance"
+
+
+def mark_synthetic(root: Path, generator: str, **details: Any) -> None:
+    """Mark a generated raw tree as synthetic."""
+    from mamp_bench import __version__
+    from mamp_bench.fileio import write_json
+
+    write_json(root / MARKER, {"synthetic": True, "generator": generator, "suite_version": __version__, **details})
+
+
+def raw_provenance(raw: Path) -> dict[str, Any]:
+    """The synthetic mark of a raw tree (in ``raw`` or a folder above it), or ``{"synthetic": False}``."""
+    for folder in [raw, *raw.resolve().parents]:
+        marker = folder / MARKER
+        if marker.is_file():
+            try:
+                found = json.loads(marker.read_text())
+            except (OSError, ValueError):
+                found = {}
+            return {**(found if isinstance(found, dict) else {}), "synthetic": True, "marker": str(marker)}
+    return {"synthetic": False}
+
+
+def provenance_array(provenance: dict[str, Any]) -> np.ndarray:
+    """The ``provenance`` member of a prepared ``.npz``: the JSON text in a (1,) unicode array."""
+    return np.array([json.dumps(provenance, sort_keys=True)])
+
+
+def file_provenance(path: Path) -> dict[str, Any]:
+    """What a prepared ``.npz`` says of its origin (``{}`` when it says nothing)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if f"{NPZ_MEMBER}.npy" not in archive.namelist():
+                return {}
+            with archive.open(f"{NPZ_MEMBER}.npy") as member:
+                text = str(npy_format.read_array(member, allow_pickle=False)[0])
+        found = json.loads(text)
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return {}
+    return found if isinstance(found, dict) else {}

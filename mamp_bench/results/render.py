@@ -1,0 +1,187 @@
+"""Tables as text: Markdown (GitHub, with footnotes), LaTeX (booktabs, escaped, compiles), CSV (long
+form) and the terminal (rich, folded to the terminal's width, never cut)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from mamp_bench.errors import UserError
+from mamp_bench.results.tables import DASH, METRIC_NAMES, Cell, Comparison, Row, Table, fmt_number
+
+FORMATS = ("markdown", "latex", "csv", "rich")
+GAP = "Δ vs reported"
+
+
+def render(tables: list[Table], fmt: str = "markdown") -> str:
+    """Every table in one format (rich: plain text of what the terminal shows)."""
+    if fmt == "markdown":
+        return "\n".join(markdown(t) for t in tables)
+    if fmt == "latex":
+        return "\n".join(latex(t) for t in tables)
+    if fmt == "csv":
+        return long_form(tables).to_csv(index=False)
+    if fmt == "rich":
+        return "\n".join(rich_text(t) for t in tables)
+    raise UserError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a format writes plain text, a best published number, a note marker and ±."""
+
+    text: Callable[[str], str] = lambda s: s
+    bold: Callable[[str], str] = lambda s: f"**{s}**"
+    note: Callable[[int], str] = lambda n: f"[^{n}]"
+    pm: str = "±"
+
+
+MARKDOWN = Style()
+RICH = Style(lambda s: s.replace("[", r"\["), lambda s: f"[bold]{s}[/bold]", lambda n: rf"\[{n}]")
+
+
+def cell_text(cell: Cell, style: Style = MARKDOWN) -> str:
+    if cell.reported is not None:
+        text = f"{cell.reported:.1f}"
+        return style.bold(text) if cell.best else text
+    if not cell.by_seed:
+        return style.text(DASH)
+    if len(cell.by_seed) == 1:
+        return f"{cell.mean:.1f} (1)"
+    return f"{cell.mean:.1f} {style.pm} {cell.std:.1f} ({len(cell.by_seed)})"
+
+
+def gap_text(row: Row) -> str:
+    if row.kind == "reported":
+        return ""
+    gaps = [g for g in row.gaps if g is not None]
+    if not gaps:
+        return DASH if row.gaps else "n/a"
+    return f"{sum(gaps) / len(gaps):+.1f} ({len(gaps)})"
+
+
+def grid(table: Table, style: Style = MARKDOWN) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows of cell texts) of a table in a style."""
+    headers = ["method", *table.column_labels] + ([] if table.synthetic else [GAP])
+    body = []
+    for row in table.rows:
+        label = style.text(row.label) + "".join(style.note(n) for n in row.notes)
+        cells = [cell_text(c, style) for c in row.cells]
+        body.append([label, *cells] + ([] if table.synthetic else [style.text(gap_text(row))]))
+    return [style.text(h) for h in headers], body
+
+
+def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
+    return [[c.row, c.column, str(c.n), fmt_number(c.mean_difference, "+.2f"), fmt_number(c.std_difference, ".2f"),
+             fmt_number(c.p, ".3g")] for c in comparisons]  # fmt: skip
+
+
+def _comparison_title(table: Table) -> tuple[str, list[str]]:
+    title = (f"Paired differences against `{table.reference}` over the seeds both rows were run with "
+             f"(metric: {METRIC_NAMES[table.metric]}):")  # fmt: skip
+    return title, ["row", "column", "paired seeds", f"mean Δ vs {table.reference}", "std", "p (paired t-test)"]
+
+
+def markdown(table: Table) -> str:
+    from tabulate import tabulate
+
+    headers, body = grid(table)
+    text = f"{table.caption()}\n\n" + tabulate(body, headers, tablefmt="github", disable_numparse=True) + "\n"
+    if table.comparisons:
+        title, columns = _comparison_title(table)
+        rows = _comparison_rows(table.comparisons)
+        text += f"\n{title}\n\n" + tabulate(rows, columns, tablefmt="github", disable_numparse=True) + "\n"
+    if table.sources:
+        text += "\n" + "".join(f"[^{i}]: {source}\n" for i, source in enumerate(table.sources, 1))
+    return text
+
+
+def escape_latex(text: str) -> str:
+    """Text safe in LaTeX: the ten special characters escaped, Δ and ± as math, the dash as --."""
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
+    out = "".join(special.get(char, char) for char in text)
+    return out.replace("Δ", r"$\Delta$").replace("±", r"$\pm$").replace(DASH, "--")
+
+
+LATEX = Style(escape_latex, lambda s: rf"\textbf{{{s}}}", lambda n: rf"\textsuperscript{{{n}}}", r"$\pm$")
+
+
+def latex(table: Table) -> str:
+    """A booktabs table in a ``table`` float, the caption and the source notes escaped."""
+    headers, body = grid(table, LATEX)
+    lines = [r"\begin{table}[t]", r"\centering", rf"\caption{{{escape_latex(table.caption())}}}",
+             rf"\begin{{tabular}}{{l{'r' * (len(headers) - 1)}}}", r"\toprule", " & ".join(headers) + r" \\",
+             r"\midrule"]  # fmt: skip
+    for i, (row, cells) in enumerate(zip(table.rows, body, strict=True)):
+        if i and row.kind != table.rows[i - 1].kind:
+            lines.append(r"\midrule")
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.sources:
+        notes = [rf"\textsuperscript{{{i}}}~{escape_latex(s)}" for i, s in enumerate(table.sources, 1)]
+        lines += [r"\par\footnotesize", " \\\\\n".join(notes)]
+    return "\n".join([*lines, r"\end{table}"]) + "\n"
+
+
+def print_rich(tables: list[Table], console=None) -> None:
+    """Print to the terminal at its width: long text folds inside its cell, nothing is cut."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    console = console or Console(width=shutil.get_terminal_size((120, 24)).columns)
+    for table in tables:
+        headers, body = grid(table, RICH)
+        out = RichTable(title=table.caption(), title_justify="left")
+        for i, header in enumerate(headers):
+            out.add_column(header, overflow="fold", min_width=None if i else 14)
+        for row, cells in zip(table.rows, body, strict=True):
+            out.add_row(*cells, style="dim" if row.kind == "reported" else None)
+        console.print(out)
+        for i, source in enumerate(table.sources, 1):
+            console.print(f"[{i}] {source}", markup=False, overflow="fold")
+
+
+def rich_text(table: Table, width: int = 120) -> str:
+    """What ``print_rich`` shows for a table at a terminal ``width``, as plain text."""
+    from rich.console import Console
+
+    console = Console(width=width, file=io.StringIO(), color_system=None)
+    print_rich([table], console)
+    return console.file.getvalue()
+
+
+LONG_FORM_COLUMNS = ["table", "data", "metric", "row", "kind", "column", "mean", "std", "n", "best_published",
+                     "gap_vs_reported", "sources"]  # fmt: skip
+
+
+def long_form(tables: list[Table]) -> pd.DataFrame:
+    """One line per (table, row, column): mean, std, n, published value, gap, sources."""
+    records = []
+    for table in tables:
+        for row in table.rows:
+            sources = "; ".join(table.sources[n - 1] for n in row.notes)
+            for i, (label, cell) in enumerate(zip(table.column_labels, row.cells, strict=True)):
+                records.append({
+                    "table": table.name, "data": "synthetic" if table.synthetic else "real", "metric": table.metric,
+                    "row": row.label, "kind": row.kind, "column": label,
+                    "mean": cell.mean if row.kind == "measured" else cell.reported,
+                    "std": cell.std if row.kind == "measured" and cell.by_seed else None,
+                    "n": len(cell.by_seed) if row.kind == "measured" else None,
+                    "best_published": cell.best if row.kind == "reported" else None,
+                    "gap_vs_reported": row.gaps[i] if row.gaps else None, "sources": sources,
+                })  # fmt: skip
+    return pd.DataFrame(records, columns=LONG_FORM_COLUMNS)
+
+
+def render_comparison(rows: list[Comparison], a: str, b: str) -> str:
+    from tabulate import tabulate
+
+    body = [[r.column, str(r.n), fmt_number(r.mean_difference, "+.2f"), fmt_number(r.std_difference, ".2f"),
+             fmt_number(r.t, ".2f"), fmt_number(r.p, ".3g")] for r in rows]  # fmt: skip
+    headers = ["column", "paired seeds", f"mean {a} - {b}", "std", "t", "p (paired t-test)"]
+    return tabulate(body, headers, tablefmt="github", disable_numparse=True) + "\n"
