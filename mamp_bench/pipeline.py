@@ -12,6 +12,7 @@ evaluates, and writes the record. The command line, the Python API and ``reprodu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import time
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class EncoderSource:
     checkpoint: Path | None = None
     checkpoint_sha256: str | None = None
     checkpoint_method: str | None = None  # the method the checkpoint says trained it (None: it does not say)
+    checkpoint_epoch: int = -1  # pretrained: the pretraining epoch evaluated (-1: the final one)
     pretraining: PretrainJob | None = None
     encoder_config: EncoderConfig | None = None
     init_seed: int = 0
@@ -115,7 +117,8 @@ class EncoderSource:
         if self.kind == "pretrained":
             job = self.pretraining
             return {"kind": "pretrained", "pretrain_dataset": job.dataset, "pretrain_seed": job.config.seed,
-                    "pretrain_hash": job.digest, "pretrain_config": job.spec()}  # fmt: skip
+                    "pretrain_hash": job.digest, "pretrain_config": job.spec(),
+                    "checkpoint_epoch": self.checkpoint_epoch}  # fmt: skip
         return {"kind": "fresh", "encoder_config": to_dict(self.encoder_config), "init_seed": self.init_seed}
 
 
@@ -154,13 +157,15 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
     method_cls = METHODS.get(request.method)
     target, source = protocol_cls.datasets(request.dataset, request.source, default_dataset(options.data_root))
     overrides = Overrides.parse(request.overrides)
-    config = protocol_cls.config(target.family, scale, overrides.protocol)
+    config = protocol_cls.config(target.family, scale, overrides.protocol, source.family)
     seed = request.seed if request.pretrain_seed is None else request.pretrain_seed
     if request.checkpoint:
         encoder = _checkpoint_source(Path(request.checkpoint), request.method, overrides)
     elif protocol_cls.encoder != "untrained" and method_cls.pretrainable:
-        encoder = EncoderSource("pretrained", pretraining=resolve_pretraining(
-            request.method, source.name, scale, seed, overrides))  # fmt: skip
+        job = resolve_pretraining(request.method, source.name, scale, seed, overrides)
+        encoder = EncoderSource(
+            "pretrained", pretraining=job, checkpoint_epoch=_evaluated_epoch(protocol_cls, config, job)
+        )
     else:
         window = apply_overrides(apply_overrides(PretrainConfig(), PRETRAIN[scale]), overrides.pretrain).window
         method_config = method_cls.resolve_config(source.family, scale, overrides.method, window=window)
@@ -171,6 +176,17 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
     digest = config_hash(spec)
     folder = runs_dir(options.runs_dir) / protocol_cls.name / f"{request.method}-{target.name}-{digest}-s{request.seed}"
     return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunDir(folder))
+
+
+def _evaluated_epoch(protocol_cls, config: Any, job: PretrainJob) -> int:
+    """The pretraining epoch a protocol evaluates (-1: the final one); the pretraining keeps it."""
+    epoch = protocol_cls.evaluated_epoch(config)
+    if epoch >= job.config.epochs:
+        raise UserError(f"checkpoint_epoch {epoch} does not exist: the pretraining runs {job.config.epochs} epochs "
+                        f"(0 to {job.config.epochs - 1})")  # fmt: skip
+    if epoch >= 0:
+        job.config = dataclasses.replace(job.config, keep_epochs=tuple(sorted({*job.config.keep_epochs, epoch})))
+    return epoch
 
 
 def _checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> EncoderSource:
@@ -280,7 +296,7 @@ def _encoder_factory(resolved: ResolvedRun, options: Options):
         run_path = run_pretraining(source.pretraining, data_root=options.data_root, runs_root=options.runs_dir,
                                    resume=True, device=options.device, quiet=options.quiet, wait=options.wait,
                                    allow_unverified=options.allow_unverified)  # fmt: skip
-        checkpoint, digest = finished_checkpoint(run_path, options.allow_unverified)
+        checkpoint, digest = finished_checkpoint(run_path, options.allow_unverified, source.checkpoint_epoch)
         info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint), checkpoint_sha256=digest)
         return (lambda: load_encoder(checkpoint)), info
 
@@ -326,6 +342,7 @@ def _record(resolved: ResolvedRun, encoder: dict, metrics: dict, ctx: ProtocolCo
         "seed": request.seed,
         "scale": request.scale,
         "config_hash": resolved.digest,
+        "fidelity": getattr(resolved.config, "fidelity", "clean"),
         "setting": resolved.setting,
         "overrides": {k: str(v) for k, v in sorted(request.overrides.items())},
         "row_hash": row_hash(resolved, encoder),

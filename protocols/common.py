@@ -28,6 +28,38 @@ def benchmark_columns(reported: str | None) -> tuple[TableColumn, ...]:
     )
 
 
+#: "reference": what the paper's scripts ran (their checkpoint epoch, per-process subsets and BatchNorm
+#: statistics, their batch layout); "clean": the suite's protocol (see docs/fidelity.md)
+FIDELITY = ("reference", "clean")
+
+
+def check_fidelity(fidelity: str, checkpoint_epoch: int, reference_processes: int = 1) -> None:
+    if fidelity not in FIDELITY:
+        raise UserError(f"fidelity must be 'reference' or 'clean', got {fidelity!r}")
+    if not checkpoint_epoch >= -1:
+        raise UserError(f"checkpoint_epoch must be a pretraining epoch or -1 (the final one), got {checkpoint_epoch}")
+    if not reference_processes >= 1:
+        raise UserError(f"reference_processes must be >= 1, got {reference_processes}")
+
+
+def reference_layout(config, train_clips: int, runtime) -> tuple[int, list[np.ndarray]]:
+    """(BatchNorm chunk, every reference process's dataset positions) for fidelity=reference on the
+    full training set: the reference's processes each see the whole set through their sampler."""
+    ghost = per_process_batch(config, runtime)
+    return ghost, [np.arange(train_clips)] * config.reference_processes
+
+
+def per_process_batch(config, runtime) -> int:
+    """The reference's per-process batch; this run's processes must split its processes evenly."""
+    processes, suite = config.reference_processes, runtime.world_size
+    if processes % suite:
+        raise UserError(f"fidelity=reference emulates the reference's {processes} processes: run on a number of "
+                        f"processes that divides {processes}, or use --set fidelity=clean")  # fmt: skip
+    if config.batch_size % processes:
+        raise UserError(f"batch_size {config.batch_size} must split into the reference's {processes} processes")
+    return config.batch_size // processes
+
+
 def load_split(ctx: ProtocolContext, split: str, transform: Compose) -> SkeletonDataset:
     dataset = SkeletonDataset(ctx.dataset_path(), split, transform, ctx.seed)
     if dataset.num_classes != ctx.dataset.num_classes:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_batch, load_split, report
 
 from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.data.transforms import test_transform, train_transform
@@ -27,11 +26,21 @@ from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.loop import LoopSettings
 from mamp_bench.engine.optim import CosineSchedule, layer_decay_groups, make_adamw
 from mamp_bench.errors import UserError
-from mamp_bench.evaluation.heads import Classifier, FinetuneHead
+from mamp_bench.evaluation.heads import Classifier, FinetuneHead, per_process_batch_norm
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext, TableColumn
-from mamp_bench.evaluation.subset import labelled_subset
+from mamp_bench.evaluation.subset import labelled_subset, reference_draws
 from mamp_bench.evaluation.supervised import SupervisedTask, evaluate, fit, test_loader
 from mamp_bench.fileio import write_json
+from mamp_bench.protocols.common import (
+    BENCHMARKS,
+    RECIPES,
+    benchmark_columns,
+    check_batch,
+    check_fidelity,
+    load_split,
+    per_process_batch,
+    report,
+)
 from mamp_bench.registry import PROTOCOLS
 
 
@@ -53,10 +62,15 @@ class FinetuneConfig:
     fraction: float  # labelled fraction of the training set (semi); 1.0 elsewhere
     eval_batch_size: int
     workers: int
+    fidelity: str  # "reference" (the paper's scripts) or "clean" (see docs/fidelity.md)
+    checkpoint_epoch: int = -1  # the pretraining epoch evaluated under fidelity=reference (-1: the final one)
+    reference_processes: int = 2  # the reference's processes: its batch_size is per process, times this
+    subset_seed: int = -1  # semi, fidelity=reference: NumPy seed of the reference's draws (-1: the run's seed)
     # encode absent persons once: same test features; in training they share one drop-path draw
     skip_empty_persons: bool = False
 
     def validate(self) -> None:
+        check_fidelity(self.fidelity, self.checkpoint_epoch, self.reference_processes)
         if not 0 < self.fraction <= 1:
             raise UserError(f"fraction must be in (0, 1], got {self.fraction}")
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
@@ -83,14 +97,18 @@ class Finetune(Protocol):
     recipe = RECIPES / "finetune.toml"
     tier = 2
     columns = benchmark_columns("finetune")
-    matrix = {"smoke": (MatrixEntry(("ntu60-xsub",)),), "paper": (MatrixEntry(BENCHMARKS),)}
+    matrix = {"smoke": (MatrixEntry(("ntu60-xsub",)),), "paper": (MatrixEntry(BENCHMARKS, pretrain_seed=0),)}
 
     @classmethod
     def estimate_seconds(cls, config: FinetuneConfig, train_clips, test_clips, rates) -> float:
         return config.epochs * (train_clips * config.fraction / rates["train"] + test_clips / rates["encode"])
 
-    def train_indices(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig) -> np.ndarray | None:
-        return None
+    def train_subset(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig):
+        """(the training clips as dataset indices, None for all; under fidelity=reference, each
+        reference process's positions among them)."""
+        if config.fidelity != "reference":
+            return None, None
+        return None, [np.arange(len(labels))] * config.reference_processes
 
     def run(self, ctx: ProtocolContext, config: FinetuneConfig) -> dict:
         runtime = ctx.runtime
@@ -98,7 +116,7 @@ class Finetune(Protocol):
         set_drop_path(encoder, config.drop_path)
         window = encoder.config.frames
         train_set = load_split(ctx, "train", train_transform(window))
-        indices = self.train_indices(ctx, train_set.label_array(), config)
+        indices, ranks = self.train_subset(ctx, train_set.label_array(), config)
         if indices is not None:
             train_set.indices = indices
         test_set = load_split(ctx, "test", test_transform(window))
@@ -106,6 +124,8 @@ class Finetune(Protocol):
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = FinetuneHead(encoder.dim, classes, encoder.config.joints, config.hidden_dim, config.head_dropout)
+        if ranks is not None:  # the head's BatchNorm normalises over one reference process's batch
+            per_process_batch_norm(head, per_process_batch(config, runtime))
         chunk = default_micro_batch(runtime.device)
         model = Classifier(encoder, head, chunk, config.skip_empty_persons).to(runtime.device)
         groups = layer_decay_groups(model, encoder.config.depth, config.weight_decay, config.layer_decay)
@@ -116,7 +136,7 @@ class Finetune(Protocol):
         criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         task = SupervisedTask(model, optimizer, criterion, lambda: evaluate(model, loader, classes, runtime), runtime)
         schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, config.workers)
+        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, config.workers, ranks)
         return report(ctx, fit(task, train_set, settings, ctx).predictions(), train_clips=len(train_set))
 
 
@@ -148,28 +168,40 @@ class SemiSupervised(Finetune):
     _fractions = ((("fraction", "0.01"),), (("fraction", "0.1"),))
     matrix = {
         "smoke": (MatrixEntry(("ntu60-xsub",), settings=_fractions),),
-        "paper": (MatrixEntry(("ntu60-xsub", "ntu60-xview"), seeds=(0, 1, 2, 3, 4), settings=_fractions),),
+        "paper": (MatrixEntry(("ntu60-xsub", "ntu60-xview"), (0, 1, 2, 3, 4), _fractions, pretrain_seed=0),),
     }
 
-    def train_indices(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig) -> np.ndarray:
+    def train_subset(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig):
+        """clean: one class-stratified subset per seed; reference: the scripts' draws, one per process
+        (NumPy seeded with seed + rank, then np.random.shuffle), each process training on its own."""
+        ranks, draws = None, None
         try:
-            subset = labelled_subset(labels, config.fraction, ctx.seed)
+            if config.fidelity == "reference":
+                seed = ctx.seed if config.subset_seed < 0 else config.subset_seed
+                draws = reference_draws(len(labels), config.fraction, seed, config.reference_processes)
+                subset, size = np.concatenate(draws), len(draws[0])
+                ranks = [np.arange(rank * size, (rank + 1) * size) for rank in range(len(draws))]
+            else:
+                subset = labelled_subset(labels, config.fraction, ctx.seed)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        counts = np.bincount(labels[subset], minlength=ctx.dataset.num_classes)
-        ctx.extras["subset"] = {
-            "fraction": config.fraction,
-            "size": len(subset),
-            "of": len(labels),
-            "classes_present": int((counts > 0).sum()),
-            "file": "subset.json",
-        }
+        self._describe(ctx, labels, config, subset, draws)
+        return subset, ranks
+
+    @staticmethod
+    def _describe(ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig, subset, draws) -> None:
+        distinct = np.unique(subset)
+        counts = np.bincount(labels[distinct], minlength=ctx.dataset.num_classes)
+        ctx.extras["subset"] = {"fraction": config.fraction, "fidelity": config.fidelity, "size": len(subset),
+                                "distinct": len(distinct), "of": len(labels),
+                                "classes_present": int((counts > 0).sum()), "file": "subset.json"}  # fmt: skip
         if ctx.runtime.is_main:
-            write_json(
-                ctx.run.path / "subset.json",
-                {"fraction": config.fraction, "seed": ctx.seed, "indices": subset.tolist()},
-            )
-        return subset
+            content = {"fraction": config.fraction, "seed": ctx.seed, "fidelity": config.fidelity}
+            if draws is None:
+                content["indices"] = subset.tolist()
+            else:
+                content.update(subset_seed=config.subset_seed, draws=[draw.tolist() for draw in draws])
+            write_json(ctx.run.path / "subset.json", content)
 
 
 @PROTOCOLS.register("transfer")
@@ -189,7 +221,7 @@ class Transfer(Finetune):
     )
     matrix = {
         "smoke": (MatrixEntry(("pku2-xsub",), sources=("ntu60-xsub",)),),
-        "paper": (MatrixEntry(("pku2-xsub",), sources=tuple(source for _, source in sources)),),
+        "paper": (MatrixEntry(("pku2-xsub",), sources=tuple(source for _, source in sources), pretrain_seed=0),),
     }
 
     @classmethod

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, load_split, report
 
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.metrics import Predictions, Tally
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
+from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_fidelity, load_split, report
 from mamp_bench.registry import PROTOCOLS
 
 
@@ -28,9 +28,12 @@ class KnnConfig:
     temperature: float
     batch_size: int
     workers: int
+    fidelity: str  # "reference": the pretraining epoch the paper's scripts evaluate; "clean": the final one
+    checkpoint_epoch: int = -1  # the pretraining epoch evaluated under fidelity=reference (-1: the final one)
     skip_empty_persons: bool = False  # encode absent persons once (same features; see encode_in_chunks)
 
     def validate(self) -> None:
+        check_fidelity(self.fidelity, self.checkpoint_epoch)
         if self.k < 1 or self.temperature <= 0:
             raise UserError("knn: k must be >= 1 and temperature positive")
 
@@ -73,7 +76,7 @@ class Knn(Protocol):
     columns = benchmark_columns(None)
     matrix = {
         "smoke": (MatrixEntry(("ntu60-xsub",), seeds=(0, 1, 2)),),
-        "paper": (MatrixEntry(BENCHMARKS),),
+        "paper": (MatrixEntry(BENCHMARKS, pretrain_seed=0),),
     }
 
     def run(self, ctx: ProtocolContext, config: KnnConfig) -> dict:

@@ -17,24 +17,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from mamp_bench.protocols.common import (
-    BENCHMARKS,
-    RECIPES,
-    benchmark_columns,
-    check_batch,
-    evaluate_features,
-    load_split,
-    report,
-)
 
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch, encode_dataset
 from mamp_bench.engine.loop import LoopSettings
 from mamp_bench.engine.optim import CosineSchedule
 from mamp_bench.errors import UserError
-from mamp_bench.evaluation.heads import Classifier, LinearHead
+from mamp_bench.evaluation.heads import Classifier, LinearHead, per_process_batch_norm
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
 from mamp_bench.evaluation.supervised import SupervisedTask, fit
+from mamp_bench.protocols.common import (
+    BENCHMARKS,
+    RECIPES,
+    benchmark_columns,
+    check_batch,
+    check_fidelity,
+    evaluate_features,
+    load_split,
+    reference_layout,
+    report,
+)
 from mamp_bench.registry import PROTOCOLS
 
 
@@ -51,11 +53,17 @@ class LinearConfig:
     cache_train_features: bool
     eval_batch_size: int
     workers: int
+    fidelity: str  # "reference" (the paper's scripts) or "clean" (see docs/fidelity.md)
+    checkpoint_epoch: int = -1  # the pretraining epoch evaluated under fidelity=reference (-1: the final one)
+    reference_processes: int = 2  # the reference's processes: its batch_size is per process, times this
     skip_empty_persons: bool = False  # encode absent persons once (same features; see encode_in_chunks)
 
     def validate(self) -> None:
+        check_fidelity(self.fidelity, self.checkpoint_epoch, self.reference_processes)
         if self.cache_train_features and self.augment:
             raise UserError("cache_train_features needs augment=false (augmented features change every epoch)")
+        if self.cache_train_features and self.fidelity == "reference":
+            raise UserError("cache_train_features is not the reference's protocol: use it with fidelity=clean")
         if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
             raise UserError("linear: lr must be positive, epochs and batch_size at least 1")
 
@@ -87,7 +95,7 @@ class LinearProbe(Protocol):
     columns = benchmark_columns("linear")
     matrix = {
         "smoke": (MatrixEntry(("ntu60-xsub",), seeds=(0, 1, 2)),),
-        "paper": (MatrixEntry(BENCHMARKS),),
+        "paper": (MatrixEntry(BENCHMARKS, pretrain_seed=0),),
     }
 
     @classmethod
@@ -105,6 +113,10 @@ class LinearProbe(Protocol):
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = LinearHead(encoder.dim, classes).to(runtime.device)
+        ghost, ranks = (0, None)
+        if config.fidelity == "reference":  # the head's BatchNorm normalises over one reference process's batch
+            ghost, ranks = reference_layout(config, len(train_set), runtime)
+            per_process_batch_norm(head, ghost)
         chunk, skip = default_micro_batch(runtime.device), config.skip_empty_persons
         shard = torch.utils.data.Subset(test_set, list(range(runtime.rank, len(test_set), runtime.world_size)))
         test_features, test_labels = encode_dataset(
@@ -135,5 +147,5 @@ class LinearProbe(Protocol):
         )
         workers = 0 if config.cache_train_features else config.workers
         schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, workers)
+        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, workers, ranks)
         return report(ctx, fit(task, train_data, settings, ctx).predictions(), train_clips=len(train_set))

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from mamp_bench.protocols.knn import knn_classify
 
 from mamp_bench.cli import main
 from mamp_bench.engine.optim import CosineSchedule, layer_decay_groups
@@ -19,6 +18,7 @@ from mamp_bench.evaluation.heads import Classifier, FinetuneHead, LinearHead
 from mamp_bench.evaluation.metrics import Tally
 from mamp_bench.evaluation.subset import labelled_subset
 from mamp_bench.models.transformer import SkeletonEncoder
+from mamp_bench.protocols.knn import knn_classify
 from mamp_bench.registry import PROTOCOLS
 from mamp_bench.results.store import ResultsStore
 

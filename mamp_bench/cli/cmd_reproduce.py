@@ -35,6 +35,12 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--methods", help="comma-separated subset of the methods")
     parser.add_argument("--seeds", help="comma-separated seeds for every job (default: each protocol's own)")
+    parser.add_argument(
+        "--pretrain-per-seed",
+        action="store_true",
+        help="pretrain once per evaluation seed, for variance studies (default: the paper scale's seeds of an "
+        "evaluation share one pretraining per method and dataset)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost, run nothing")
     parser.add_argument("--slurm-partition")
     parser.add_argument("--slurm-time", type=int, default=24 * 60, help="minutes per Slurm task")
@@ -69,14 +75,14 @@ def run(args: argparse.Namespace) -> int:
     for method in methods or ():
         METHODS.get(method)  # an unknown name is one line with the valid ones
     groups = args.groups.split(",") if args.groups else None
-    jobs = build_matrix(args.scale, args.scale == "smoke", groups, methods, seeds)
+    jobs = build_matrix(args.scale, args.scale == "smoke", groups, methods, seeds, args.pretrain_per_seed)
     if not jobs:
         raise UserError("the selection leaves no job to run")
     options = Options(args.data_root, args.runs_dir, args.results_dir, args.device)
     use_cuda = args.device.startswith("cuda") or (args.device == "auto" and torch.cuda.is_available())
     device_kind = "cuda" if use_cuda else "cpu"
     plan = make_plan(jobs, args.scale, options, device_kind)
-    print_plan(plan, args.scale, device_kind)
+    print_plan(plan)
     if args.dry_run:
         return 0
     executor = ExecutorConfig(

@@ -14,8 +14,9 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from mamp_bench import faults
 from mamp_bench.checkpoints import checkpoint_bytes, load_checkpoint, load_into, save_checkpoint
@@ -23,7 +24,7 @@ from mamp_bench.console import echo, progress_bar
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.optim import CosineSchedule, set_lr
 from mamp_bench.engine.runs import RunDir, Throughput
-from mamp_bench.engine.sampler import ShardedSampler
+from mamp_bench.engine.sampler import ReferenceSampler, ShardedSampler
 from mamp_bench.errors import UserError
 
 
@@ -80,6 +81,9 @@ class LoopSettings:
     schedule: CosineSchedule
     seed: int
     workers: int
+    #: the reference's process layout: each of its processes' dataset positions (see ReferenceSampler);
+    #: None: the suite's own sampler, whose batches do not depend on the number of processes
+    reference_ranks: list[np.ndarray] | None = None
 
 
 def train_loop(
@@ -130,9 +134,14 @@ def train_loop(
             runtime.barrier()
 
 
-def sharded_loader(dataset: Dataset, settings: LoopSettings, runtime: Runtime) -> tuple[DataLoader, ShardedSampler]:
-    """A loader whose step ``s`` over all processes is global batch ``s`` (see ``ShardedSampler``)."""
-    sampler = ShardedSampler(len(dataset), settings.batch_size, runtime.rank, runtime.world_size, settings.seed)
+def sharded_loader(dataset: Dataset, settings: LoopSettings, runtime: Runtime) -> tuple[DataLoader, Sampler]:
+    """A loader whose step ``s`` over all processes is global batch ``s`` (``ShardedSampler``, or the
+    reference's layout, ``ReferenceSampler``)."""
+    if settings.reference_ranks is not None:
+        sampler = ReferenceSampler(settings.reference_ranks, settings.batch_size, runtime.rank, runtime.world_size,
+                                   settings.seed)  # fmt: skip
+    else:
+        sampler = ShardedSampler(len(dataset), settings.batch_size, runtime.rank, runtime.world_size, settings.seed)
     loader = DataLoader(
         dataset,
         batch_size=settings.batch_size // runtime.world_size,

@@ -59,6 +59,7 @@ class PretrainConfig:
     workers: int = -1  # DataLoader worker processes (-1: 0 on a CPU, where they compete with the step; 8 on GPU)
     micro_batch: int = -1  # split each step into chunks of this many clips (-1: auto, 0: never)
     compile: bool = False  # torch.compile the method
+    keep_epochs: tuple[int, ...] = ()  # numbered checkpoints kept besides every checkpoint_every (0-based)
 
     def validate(self) -> None:
         checks = [
@@ -81,7 +82,7 @@ class PretrainConfig:
                 raise UserError(message)
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
-    RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch")
+    RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "keep_epochs")
 
 
 @dataclass
@@ -135,7 +136,8 @@ class PretrainTask(TrainingTask):
                 "pretrain_config": to_dict(job.config), "loss": loss if math.isfinite(loss) else None}  # fmt: skip
 
     def keeps(self, epoch: int) -> bool:
-        return epoch % self.job.config.checkpoint_every == 0 or epoch + 1 == self.job.config.epochs
+        config = self.job.config
+        return epoch % config.checkpoint_every == 0 or epoch + 1 == config.epochs or epoch in config.keep_epochs
 
 
 def build_train_set(job: PretrainJob, data_root: str | None = None) -> SkeletonDataset:
@@ -225,9 +227,19 @@ def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:
              f"checkpoint {run.path / f'checkpoint-{epochs - 1}.pth'}", show)  # fmt: skip
 
 
-def finished_checkpoint(run_path: Path, allow_unverified: bool = False) -> tuple[Path, str]:
-    """(path, sha256) of the final checkpoint of a finished pretraining, checked against the
-    sha256 recorded for its epoch when it was written."""
+def finished_checkpoint(run_path: Path, allow_unverified: bool = False, epoch: int = -1) -> tuple[Path, str]:
+    """(path, sha256) of the final checkpoint of a finished pretraining (or of ``epoch``), checked
+    against the sha256 recorded for its epoch when it was written."""
     run = RunDir(run_path)
-    path = run_path / (run.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")
+    if epoch < 0:
+        return finished_checkpoint_path(run), run.verify(finished_checkpoint_path(run), allow_unverified)
+    path = run_path / f"checkpoint-{epoch}.pth"
+    if not path.is_file():
+        kept = sorted(int(p.stem.split("-")[1]) for p in run_path.glob("checkpoint-[0-9]*.pth"))
+        raise UserError(f"{run_path} kept no checkpoint of epoch {epoch} (it kept {kept}); pretrain again with "
+                        f"--set pretrain.keep_epochs={epoch} --restart, or evaluate a kept epoch")  # fmt: skip
     return path, run.verify(path, allow_unverified)
+
+
+def finished_checkpoint_path(run: RunDir) -> Path:
+    return run.path / (run.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")

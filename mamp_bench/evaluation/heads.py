@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mamp_bench.engine.features import encode_in_chunks, pooled_features
 from mamp_bench.models.transformer import SkeletonEncoder, trunc_normal_
@@ -52,6 +53,42 @@ class FinetuneHead(nn.Module):
         x = self.dropout(features).mean(dim=2)  # (N, M, VP, D)
         x = x.reshape(N, M, -1).mean(dim=1)  # (N, VP * D)
         return self.fc2(self.relu(self.bn(self.fc1(x))))
+
+
+class GhostBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over chunks of ``ghost`` clips, as separate processes without SyncBatchNorm would do.
+
+    In training, each chunk of the batch is normalised with its own statistics, and the running
+    statistics follow the first chunk only: under DDP (``broadcast_buffers``) every forward starts
+    from process 0's buffers, so the other processes' updates never survive. Evaluation uses the
+    running statistics, as BatchNorm does. Parameter and buffer names are BatchNorm1d's.
+    """
+
+    def __init__(self, *args, ghost: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.ghost = ghost
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C) -> (N, C)."""
+        if not self.training or x.shape[0] <= self.ghost:
+            return super().forward(x)
+        chunks = x.split(self.ghost)
+        first = super().forward(chunks[0])  # updates the running statistics
+        rest = [F.batch_norm(c, None, None, self.weight, self.bias, True, 0.0, self.eps) for c in chunks[1:]]
+        return torch.cat([first, *rest])
+
+
+def per_process_batch_norm(module: nn.Module, ghost: int) -> nn.Module:
+    """``module`` with every BatchNorm1d normalising over chunks of ``ghost`` clips (same state)."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm1d) and not isinstance(child, GhostBatchNorm1d):
+            replacement = GhostBatchNorm1d(child.num_features, child.eps, child.momentum, child.affine,
+                                           child.track_running_stats, ghost=ghost)  # fmt: skip
+            replacement.load_state_dict(child.state_dict())
+            setattr(module, name, replacement.to(next(child.buffers()).device))
+        else:
+            per_process_batch_norm(child, ghost)
+    return module
 
 
 class Classifier(nn.Module):

@@ -71,6 +71,8 @@ class MatrixEntry:
     seeds: tuple[int, ...] = (0,)
     settings: tuple[tuple[tuple[str, str], ...], ...] = ((),)  # protocol --set variants, e.g. fractions
     sources: tuple[str | None, ...] = (None,)
+    #: the seed of the pretraining every seed evaluates (one shared pretraining); None: each seed's own
+    pretrain_seed: int | None = None
 
 
 class Protocol:
@@ -94,9 +96,12 @@ class Protocol:
     setting_keys: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
-    def config(cls, family: str, scale: str, overrides: dict[str, Any] | None = None) -> Any:
+    def config(
+        cls, family: str, scale: str, overrides: dict[str, Any] | None = None, source_family: str | None = None
+    ) -> Any:
         """Hyperparameters for a dataset family and scale: the recipe's ``[scale]`` table, then its
-        ``[scale.<family>]`` and ``[scale.<protocol>]`` sub-tables, then the user's overrides."""
+        ``[scale.<family>]``, ``[scale.<protocol>]`` and ``[scale.from-<family of the pretraining
+        data>]`` sub-tables, then the user's overrides."""
         try:
             recipe = tomllib.loads(cls.recipe.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -107,11 +112,22 @@ class Protocol:
         values = {k: v for k, v in table.items() if not isinstance(v, dict)}
         values.update(table.get(family, {}))
         values.update(table.get(cls.name, {}))
+        values.update(table.get(f"from-{source_family or family}", {}))
         config = from_dict(cls.Config, values)
         config = apply_overrides(config, overrides or {})
         if hasattr(config, "validate"):
             config.validate()
+        if "checkpoint_epoch" in (overrides or {}) and getattr(config, "fidelity", None) == "clean":
+            raise UserError("checkpoint_epoch is a fidelity=reference setting: fidelity=clean evaluates the final "
+                            "pretraining checkpoint")  # fmt: skip
         return config
+
+    @classmethod
+    def evaluated_epoch(cls, config: Any) -> int:
+        """The pretraining epoch a run evaluates: the recipe's under fidelity=reference, else the final (-1)."""
+        if getattr(config, "fidelity", "clean") == "reference":
+            return int(getattr(config, "checkpoint_epoch", -1))
+        return -1
 
     @classmethod
     def datasets(cls, dataset: str | None, source: str | None, default: str) -> tuple[DatasetSpec, DatasetSpec]:

@@ -1,8 +1,10 @@
-"""Labelled subsets for semi-supervised evaluation: chosen once per seed, class-stratified.
+"""Labelled subsets for semi-supervised evaluation.
 
-The reference shuffles the training indices with NumPy's global seed 0 + rank, so its 5 repeated
-runs share one subset and, with 2 DDP processes, each process trains on its own subset. Here the
-subset depends on the seed only, is identical in every process, and is saved with the run.
+``labelled_subset`` (fidelity=clean): chosen once per seed, class-stratified, identical in every
+process, saved with the run. ``reference_draws`` (fidelity=reference): what the paper's scripts
+draw: each of their processes seeds NumPy's global generator with seed + rank and shuffles the
+training indices (``feeder_ntu_semi.random_select_data``), so the 5 repeats of ``script_semi.sh``
+(all seed 0) share one subset per process, and with 2 processes each trains on its own draw.
 """
 
 from __future__ import annotations
@@ -33,3 +35,19 @@ def labelled_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarra
         members = np.flatnonzero(labels == c)
         chosen.append(rng.choice(members, size=min(k, len(members)), replace=False))
     return np.sort(np.concatenate(chosen)).astype(np.int64)
+
+
+def reference_draws(clips: int, fraction: float, seed: int, processes: int) -> list[np.ndarray]:
+    """The reference's labelled subsets, one per process: indices in the order its dataset holds them.
+
+    Process r: ``np.random.seed(seed + r)``; ``idx = np.arange(clips)``; ``np.random.shuffle(idx)``;
+    the first ``int(clips * fraction)`` (a ``RandomState`` with the same seed makes the same calls).
+    """
+    draws = []
+    for rank in range(processes):
+        order = np.arange(clips)
+        np.random.RandomState(seed + rank).shuffle(order)
+        draws.append(order[: int(clips * fraction)])
+    if not len(draws[0]):
+        raise ValueError(f"fraction {fraction} of {clips} clips selects nothing")
+    return draws

@@ -35,7 +35,10 @@ class Job:
     group: str  # the table its protocol fills, "ablation", or "pretrain"
     key: str = ""
     depends: list[str] = field(default_factory=list)
-    cost_seconds: float = 0.0
+    cost_seconds: float = 0.0  # on the planning device
+    gpu_hours: float | None = None  # on one GPU (paper scale)
+    fidelity: str = ""
+    checkpoint_epoch: int | None = None  # the pretraining epoch evaluated (-1: the final one)
     done: bool = False
 
     def command(self) -> list[str]:
@@ -44,6 +47,8 @@ class Job:
         args = [self.kind, "--method", r.method, "--dataset", str(r.dataset), "--seed", str(r.seed), "--scale", r.scale]
         if r.protocol:
             args += ["--protocol", r.protocol]
+        if r.pretrain_seed is not None:
+            args += ["--pretrain-seed", str(r.pretrain_seed)]
         if r.source:
             args += ["--source", r.source]
         for key, value in r.overrides.items():
@@ -87,9 +92,11 @@ def build_matrix(
     selected_groups: Iterable[str] | None = None,
     methods: Iterable[str] | None = None,
     seeds: tuple[int, ...] | None = None,
+    pretrain_per_seed: bool = False,
 ) -> list[Job]:
     """The protocol jobs of the matrix (the planner adds the pretrainings they need).
-    ``seeds`` replaces every entry's seeds; ``synthetic`` runs on the benchmarks' stand-ins."""
+    ``seeds`` replaces every entry's seeds; ``synthetic`` runs on the benchmarks' stand-ins;
+    ``pretrain_per_seed``: every seed gets its own pretraining, even where an entry shares one."""
     wanted = set(selected_groups or default_groups())
     unknown = wanted - set(groups())
     if unknown:
@@ -108,8 +115,9 @@ def build_matrix(
                     for source in entry.sources:
                         for setting in entry.settings:
                             for method in methods_for(cls, scale):
+                                shared = None if pretrain_per_seed else entry.pretrain_seed
                                 request = Request(method, name, data(dataset), data(source), scale=scale, seed=seed,
-                                                  overrides=dict(setting))  # fmt: skip
+                                                  pretrain_seed=shared, overrides=dict(setting))  # fmt: skip
                                 jobs.append(Job("run", request, group))
     for name, cls in protocols:
         if not cls.runs_sweeps or not cls.matrix.get(scale):

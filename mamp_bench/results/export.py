@@ -59,7 +59,7 @@ def ablation_markdown(frame: pd.DataFrame, scale: str, metric: str = "top1_best"
 
 
 SUMMARY_COLUMNS = [
-    "protocol", "method", "dataset", "synthetic", "scale", "row", "setting", "seeds", "n",
+    "protocol", "method", "dataset", "synthetic", "scale", "fidelity", "row", "setting", "seeds", "n",
     "top1_best_mean", "top1_best_std", "top1_final_mean", "top1_final_std", "top1_last5_mean", "top1_last5_std",
 ]  # fmt: skip
 
@@ -75,7 +75,7 @@ def summary(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frame = frame.assign(setting=frame["setting"].apply(_setting_key))
-    keys = ["protocol", "method", "dataset", "synthetic", "scale", "row", "setting"]
+    keys = ["protocol", "method", "dataset", "synthetic", "scale", "fidelity", "row", "setting"]
     rows = []
     for values, group in frame.groupby(keys):
         row = {**dict(zip(keys, values, strict=True)), "seeds": " ".join(str(s) for s in sorted(group["seed"])),

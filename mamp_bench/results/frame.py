@@ -9,7 +9,7 @@ import pandas as pd
 from mamp_bench.results.store import ResultsStore
 
 COLUMNS = [
-    "method", "protocol", "dataset", "family", "split", "synthetic", "scale", "seed", "config_hash",
+    "method", "protocol", "dataset", "family", "split", "synthetic", "scale", "fidelity", "seed", "config_hash",
     "setting", "row", "overrides", "top1_best", "top1_final", "top1_last5", "top5_final", "best_epoch",
     "wall_seconds", "device", "created",
 ]  # fmt: skip
@@ -36,6 +36,7 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
                 "split": record.get("split"),
                 "synthetic": bool(record.get("synthetic")),
                 "scale": record.get("scale"),
+                "fidelity": record.get("fidelity", "clean"),
                 "seed": record["seed"],
                 "config_hash": record["config_hash"],
                 "setting": record.get("setting") or {},

@@ -105,6 +105,7 @@ class Table:
     rows: list[Row]
     synthetic: bool = False
     scales: tuple[str, ...] = ()
+    fidelities: tuple[str, ...] = ()  # of the measured rows
     sources: list[str] = field(default_factory=list)  # footnote n is sources[n - 1]
     reference: str = ""  # the method the comparisons are against
     comparisons: list[Comparison] = field(default_factory=list)
@@ -117,7 +118,8 @@ class Table:
         what = f"`{self.name}` ({PROTOCOLS.get(self.name).description})"
         metric = f"metric: {METRIC_NAMES[self.metric]} ({METRIC_NOTES[self.metric]})"
         scale = f" at the {'/'.join(self.scales)} scale" if self.scales else ""
-        measured = f"mean ± std over seeds (n seeds){scale}; {DASH}: not run"
+        fidelity = f", fidelity {'/'.join(self.fidelities)} (docs/fidelity.md)" if self.fidelities else ""
+        measured = f"mean ± std over seeds (n seeds){scale}{fidelity}; {DASH}: not run"
         if self.synthetic:
             return (f"Synthetic stand-in data: these numbers are not comparable to published ones. {what}, "
                     f"top-1 accuracy (%), {metric}. Measured: {measured}.")  # fmt: skip
@@ -211,7 +213,8 @@ def build_table(name: str, frame: pd.DataFrame, scale: str | None = None, metric
 
 def _table(name: str, data: pd.DataFrame, metric: str, synthetic: bool, include_reported: bool) -> Table:
     protocols, columns = layout(name)
-    table = Table(name, metric, columns, [], synthetic, tuple(sorted(set(data["scale"].dropna()))))
+    table = Table(name, metric, columns, [], synthetic, tuple(sorted(set(data["scale"].dropna()))),
+                  tuple(sorted(set(data["fidelity"].dropna()))))  # fmt: skip
     table.rows = _measured_rows(name, data, metric, columns, protocols, table.scales, synthetic)
     if include_reported:
         table.rows += _reported_rows(columns, table.sources)
@@ -222,7 +225,7 @@ def _table(name: str, data: pd.DataFrame, metric: str, synthetic: bool, include_
 
 def _measured_rows(name, data, metric, columns, protocols, scales, synthetic) -> list[Row]:
     variants = _variant_labels(data) if len(data) else {}
-    keys = ["method", "protocol", "scale", "row"]
+    keys = ["method", "protocol", "scale", "row"]  # fidelity is in the row when it is not the recipe's
     order = lambda item: (protocols.index(item[0][1]), method_rank(item[0][0]), item[0][3])  # noqa: E731
     groups = sorted(data.groupby(keys, sort=False), key=order) if len(data) else []
     rows = []
@@ -230,6 +233,8 @@ def _measured_rows(name, data, metric, columns, protocols, scales, synthetic) ->
         label = method if proto == name else f"{method} ({proto})"
         label += f" ({variants[row_key]})" if variants.get(row_key) else ""
         label += f" [{row_scale}]" if len(scales) > 1 else ""
+        fidelities = set(group["fidelity"])
+        label += f" [fidelity {'/'.join(sorted(fidelities))}]" if len(set(data["fidelity"])) > 1 else ""
         cells = []
         for column in columns:
             chosen = group.loc[_column_mask(group, column)].dropna(subset=[metric])
