@@ -15,12 +15,6 @@ JOINT_NAMES = (
     "HipRight", "KneeRight", "AnkleRight", "FootRight",
     "SpineShoulder", "HandTipLeft", "ThumbLeft", "HandTipRight", "ThumbRight",
 )  # fmt: skip
-JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
-
-#: Parent of each joint in the graph used by ST-GCN / CTR-GCN / MAMP (root SpineShoulder maps to
-#: itself). HandTip is the child of Thumb here, unlike the Kinect SDK; kept for comparability.
-GCN_PARENT = (1, 20, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 20, 22, 7, 24, 11)
-
 #: Parent of each joint in the Kinect SDK bone tree (root SpineBase maps to itself).
 SDK_PARENT = (0, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 1, 7, 6, 11, 10)
 
@@ -61,14 +55,3 @@ REST_OFFSETS = np.array(
     ],
     dtype=np.float64,
 )
-
-#: Joint index used as the origin by the NTU preparation (SpineMid).
-ORIGIN_JOINT = 1
-
-
-def rest_pose() -> np.ndarray:
-    """Joint positions (25, 3) of the rest pose with SpineBase at the origin."""
-    pose = np.zeros((NUM_JOINTS, 3))
-    for joint in SDK_ORDER[1:]:
-        pose[joint] = pose[SDK_PARENT[joint]] + REST_OFFSETS[joint]
-    return pose

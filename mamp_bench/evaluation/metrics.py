@@ -139,9 +139,3 @@ class Predictions:
         """The predictions of a single evaluation (k-NN, one epoch)."""
         labels, predicted, top5 = tally.predicted()
         return cls(labels, predicted[None], top5, top5, tally.classes)
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for a single value)."""
-    array = np.asarray(values, dtype=np.float64)
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0

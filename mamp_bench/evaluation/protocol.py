@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mamp_bench.config import apply_overrides, from_dict
-from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
+from mamp_bench.data.specs import DatasetSpec, get_dataset
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.runs import RunDir
 from mamp_bench.errors import UserError
@@ -151,8 +151,3 @@ class Protocol:
     def run(self, ctx: ProtocolContext, config: Any) -> dict[str, Any]:
         """Evaluate; return the metrics (top-1/top-5 final and best, per class, ...)."""
         raise NotImplementedError
-
-
-def default_dataset_for(name: str, synthetic: bool) -> str:
-    """A real benchmark's name, or its synthetic stand-in's when the run is on synthetic data."""
-    return stand_in(name) if synthetic else name
