@@ -23,6 +23,7 @@ import torch
 
 from mamp_bench.config import config_hash, to_dict
 from mamp_bench.console import echo
+from mamp_bench.data.batched_transform import DeferredTrainSet, apply_train
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import get_dataset
 from mamp_bench.data.transforms import train_transform
@@ -59,6 +60,9 @@ class PretrainConfig:
     workers: int = -1  # DataLoader worker processes (-1: 0 on a CPU, where they compete with the step; 8 on GPU)
     micro_batch: int = -1  # split each step into chunks of this many clips (-1: auto, 0: never)
     compile: bool = False  # torch.compile the method
+    # the training transform for the whole batch on the training device (draws per sample in the
+    # DataLoader, as the per-sample transform draws them; data/batched_transform.py); same numbers
+    batched_transform: bool = False
 
     def validate(self) -> None:
         checks = [
@@ -81,7 +85,7 @@ class PretrainConfig:
                 raise UserError(message)
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
-    RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch")
+    RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "batched_transform")
 
 
 @dataclass
@@ -123,7 +127,9 @@ class PretrainTask(TrainingTask):
         bf16 = config.amp == "bf16"
         self.autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, seeds: torch.Tensor) -> float:
+    def step(self, x: torch.Tensor | dict[str, torch.Tensor], y: torch.Tensor, seeds: torch.Tensor) -> float:
+        if self.job.config.batched_transform:  # raw clips and their draws -> (N, C, window, V, M)
+            x = apply_train(x, self.job.config.window)
         return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast)
 
     def after_step(self, progress: float) -> None:
@@ -138,13 +144,21 @@ class PretrainTask(TrainingTask):
         return epoch % self.job.config.checkpoint_every == 0 or epoch + 1 == self.job.config.epochs
 
 
-def build_train_set(job: PretrainJob, data_root: str | None = None) -> SkeletonDataset:
+def default_workers(device: torch.device) -> int:
+    """DataLoader workers when ``workers=-1``: 0 on a CPU (they would compete with the step for the
+    cores), up to 8 on a GPU."""
+    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
+
+
+def build_train_set(job: PretrainJob, data_root: str | None = None) -> SkeletonDataset | DeferredTrainSet:
+    """The training clips with the training transform (or, with ``batched_transform``, the raw clips
+    and their draws, transformed a batch at a time by the task)."""
     config = job.config
     path = get_dataset(job.dataset).path(data_root)
     dataset = SkeletonDataset(path, "train", train_transform(config.window, config.rotate), config.seed)
     if config.max_clips:
         dataset.indices = dataset.indices[: config.max_clips]
-    return dataset
+    return DeferredTrainSet(dataset, config.window, config.rotate) if config.batched_transform else dataset
 
 
 def pretrain(
@@ -178,9 +192,7 @@ def pretrain(
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
     if runtime.is_main and (restart or not resume or not (run.path / "checkpoint-last.pth").exists()):
         _start_fresh(run, job, runtime, restart)
-    workers = (
-        config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0)
-    )
+    workers = config.workers if config.workers >= 0 else default_workers(runtime.device)
     settings = LoopSettings(config.epochs, config.batch_size,
                             CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs),
                             config.seed, workers)  # fmt: skip
