@@ -5,7 +5,9 @@ training loop (``engine/loop.py``).
 
 Differences from the reference loop: no GradScaler (it multiplies by a power of two and divides
 back, which changes nothing in fp32 without overflow); bf16 autocast on request (off by default,
-as the paper trained in fp32); a ``checkpoint-last.pth`` after every epoch so a resume loses at
+as the paper trained in fp32; on a GPU from compute capability 8.0 and on CPUs with AVX512_BF16
+or AMX, emulated and slower elsewhere, which the run notes; ``benchmarks/bf16_parity.py`` compares
+it with fp32); a ``checkpoint-last.pth`` after every epoch so a resume loses at
 most one epoch; a non-finite loss stops the run with the step named and the last good checkpoint
 kept (the reference exits with status 11).
 """
@@ -29,6 +31,7 @@ from mamp_bench.data.specs import get_dataset
 from mamp_bench.data.transforms import train_transform
 from mamp_bench.engine.distributed import Runtime, init_runtime
 from mamp_bench.engine.features import default_micro_batch
+from mamp_bench.engine.hardware import bf16_support
 from mamp_bench.engine.loop import LoopSettings, TrainingTask, train_loop
 from mamp_bench.engine.optim import CosineSchedule, make_adamw, weight_decay_groups
 from mamp_bench.engine.runs import RunDir, environment
@@ -188,6 +191,8 @@ def pretrain(
         raise UserError(f"batch_size {config.batch_size} must be divisible by the {runtime.world_size} processes")
     if len(dataset) < config.batch_size:
         raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
+    if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
+        echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
     if runtime.is_main and (restart or not resume or not (run.path / "checkpoint-last.pth").exists()):
