@@ -68,15 +68,17 @@ def crop_resize_batch(clips: torch.Tensor, start: torch.Tensor, length: torch.Te
     """Clips (N, C, T, V, M), crop starts and lengths (N,) -> (N, C, window, V, M): frames
     ``start .. start + length - 1`` of each clip, linearly resized to ``window`` frames."""
     N, C, T, V, M = clips.shape
-    frames = clips.permute(0, 2, 1, 3, 4).reshape(N, T, C * V * M)  # (N, T, F)
+    frames = clips.flatten(3)  # (N, C, T, V*M), a view
     first, second, weight = resize_indices(length, window)  # (N, W)
-    features = frames.shape[-1]
-    before = torch.gather(frames, 1, (start[:, None] + first).unsqueeze(-1).expand(-1, -1, features))  # (N, W, F)
-    after = torch.gather(frames, 1, (start[:, None] + second).unsqueeze(-1).expand(-1, -1, features))  # (N, W, F)
-    weight = weight.unsqueeze(-1)  # (N, W, 1)
+
+    def gather(offsets: torch.Tensor) -> torch.Tensor:  # (N, W) frame numbers -> (N, C, W, V*M)
+        index = (start[:, None] + offsets)[:, None, :, None].expand(N, C, window, V * M)
+        return torch.gather(frames, 2, index)
+
+    weight = weight[:, None, :, None]  # (N, 1, W, 1)
     # fma(before, 1 - weight, after * weight), with the product exact in float64: the kernel's rounding
-    resized = (before.double() * (1 - weight).double() + (after * weight).double()).to(clips.dtype)  # (N, W, F)
-    return resized.reshape(N, window, C, V, M).permute(0, 2, 1, 3, 4).contiguous()
+    resized = gather(first).double() * (1 - weight).double() + (gather(second) * weight).double()
+    return resized.to(clips.dtype).reshape(N, C, window, V, M)
 
 
 def rotate_batch(rotation: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
