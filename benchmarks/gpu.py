@@ -17,7 +17,8 @@ batch of 128:
 
 It checks what the machine has and says what it skips and why: no CUDA device (it then runs on the
 CPU, batch 8), no TF32 or native bf16, ``torch.compile`` failing (its error), a configuration out of
-memory, the time budget (``--budget-s``; compiled configurations run last, in order of interest).
+memory, the time budget (``--budget-s``, 7 minutes from the start by default: the compiled
+configurations run last, in order of interest, each stopped when the budget ends).
 ``--quick`` is the CI-sized form: a tiny model, batch 2, one timed step (``tests/test_gpu_bench.py``
 runs it on the CPU); its projections only exercise the code.
 
@@ -215,20 +216,23 @@ def compiled_rate(found: Machine, preset: str, precision: str, skip: bool, sizes
     """A compiled configuration in its own process (compilation can crash or hang)."""
     spec = json.dumps({"device": found.device, "preset": preset, "precision": precision, "skip": skip,
                        "sizes": asdict(sizes)})  # fmt: skip
+    label = f"compiled {preset} {precision} skip={skip}"
     try:
         result = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--child", spec], capture_output=True,
                                 text=True, timeout=timeout)  # fmt: skip
     except subprocess.TimeoutExpired:
-        return {"skipped": f"compiled {preset} {precision}: not finished within {timeout:.0f} s"}
+        return {"skipped": f"{label}: not finished within {timeout:.0f} s"}
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
         error = (result.stderr.strip().splitlines() or ["no output"])[-1][:160]
-        return {"skipped": f"compiled {preset} {precision}: exit status {result.returncode}: {error}"}
+        return {"skipped": f"{label}: exit status {result.returncode}: {error}"}
     return json.loads(lines[-1])
 
 
-def measure_steps(found: Machine, sizes: Sizes, peaks: dict[str, dict], budget: float, started: float) -> list[dict]:
-    """Eager configurations in this process, then compiled ones while the budget lasts."""
+def measure_eager(found: Machine, sizes: Sizes, peaks: dict[str, dict]) -> list[dict]:
+    """Every eager configuration, in this process."""
+    if found.device == "cpu":
+        print("peak MiB on a CPU: the process's RSS high-water mark so far (the configurations share the process)")
     print(f"{'preset':>7} {'prec.':>5} {'pers.':>5} {'mode':>7} {'clips/s median [min-max]':>24} {'util.':>7} "
           f"{'peak MiB':>9}")  # fmt: skip
     rows = []
@@ -238,9 +242,13 @@ def measure_steps(found: Machine, sizes: Sizes, peaks: dict[str, dict], budget: 
                 rows.append(guarded(f"{preset} {precision}", step_rate, found.device, preset, precision, skip,
                                     False, sizes))  # fmt: skip
                 print_step(rows[-1], peaks)
-    if not found.has("compile"):
-        return rows
-    for preset, precision, skip in (c for c in COMPILE_ORDER if found.has(c[1])):
+    return rows
+
+
+def measure_compiled(found: Machine, sizes: Sizes, peaks: dict[str, dict], budget: float, started: float) -> list:
+    """Compiled configurations in ``COMPILE_ORDER``, each in its own process, while the budget lasts."""
+    rows = []
+    for preset, precision, skip in (c for c in COMPILE_ORDER if found.has(c[1]) and found.has("compile")):
         left = budget - (time.perf_counter() - started)
         if left < 30:
             rows.append({"skipped": f"compiled {preset} {precision} skip={skip}: the --budget-s time is spent"})
@@ -413,7 +421,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", help="cuda (default; the CPU when none is visible), cpu, auto")
     parser.add_argument("--quick", action="store_true", help="CI-sized: tiny model, batch 2, one timed step")
-    parser.add_argument("--budget-s", type=float, default=450, help="stop starting compiled runs after this")
+    parser.add_argument("--budget-s", type=float, default=420, help="no compiled run goes past this many seconds")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
     parser.add_argument("--data", help="a prepared .npz for the loader (default: synthetic-ntu60, built once)")
     parser.add_argument("--json", help="write every figure to this file")
@@ -434,12 +442,13 @@ def main(argv: list[str] | None = None) -> dict:
     for precision, peak in peaks.items():
         print(f"dense matmul {precision}: {peak['gflops']:.0f} GFLOP/s [{peak['low']:.0f}-{peak['high']:.0f}] "
               f"(n={peak['n']})")  # fmt: skip
-    rows = measure_steps(found, sizes, peaks, args.budget_s, started)
+    rows = measure_eager(found, sizes, peaks)
     loading = guarded("data loading", measure_loading, found, sizes, args.data)
     rates = guarded("protocol rates", measure_protocol_rates, found, sizes)
     for part in (loading, rates):
         if "skipped" in part:
             print(f"skipped: {part['skipped']}")
+    rows += measure_compiled(found, sizes, peaks, args.budget_s, started)
     picks = report_projections(rows)
     plan = guarded("plan", report_plan, picks, rates) if "skipped" not in rates else {}
     report_loading(loading, rows)

@@ -1,4 +1,4 @@
-"""What the machine offers: native bf16 arithmetic on the device, and the CPU's cache sizes."""
+"""What the machine offers: whether a device computes bf16 natively (CUDA capability, CPU flags)."""
 
 from __future__ import annotations
 
