@@ -47,15 +47,17 @@ def spread(median: float, low: float, high: float) -> str:
     return f"{median:.3g} [{low:.3g}-{high:.3g}]"
 
 
-def matmul_peak(device: str = "cpu", dtype: str = "float32", repeats: int = 5) -> dict:
-    """The machine's dense matrix-multiply rate: the best over sizes of the median GFLOP/s of
+def matmul_peak(
+    device: str = "cpu", dtype: str = "float32", repeats: int = 5, sizes: tuple[int, ...] | None = None
+) -> dict:
+    """The machine's dense matrix-multiply rate: the best over ``sizes`` of the median GFLOP/s of
     ``repeats`` square products (n x n @ n x n = 2 n^3 FLOPs) in ``dtype`` on ``device``."""
     import torch
 
     dev = torch.device(device)
     kind = getattr(torch, dtype)
     best = {"gflops": 0.0}
-    for n in (2048, 4096) if dev.type == "cpu" else (4096, 8192):
+    for n in sizes or ((2048, 4096) if dev.type == "cpu" else (4096, 8192)):
         a = torch.randn(n, n, device=dev).to(kind)
         b = torch.randn(n, n, device=dev).to(kind)
 

@@ -14,7 +14,9 @@ by design, see ``MaskedPredictionConfig.skip_empty_persons``):
 Utilisation = the step's matrix-multiply FLOPs (``mamp_bench.engine.flops``, counted from the
 shapes, forward and backward, of the sequences actually computed) per second, divided by the
 dense matmul peak measured in the same run. Each configuration runs in its own process, so its
-peak memory (RSS on CPU, max allocated on GPU) is its own.
+peak memory (RSS on CPU, max allocated on GPU) is its own. Each row also carries the process's CPU
+time (user and system), minor page faults and context switches per timed step (``getrusage``), which
+``benchmarks.cpu_profile`` compares across machines and settings.
 Usage: ``python -m benchmarks.pretrain_step [--presets ntu60 ntu120] [--batches 8 32 128] [--steps 3]``.
 """
 
@@ -22,13 +24,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
 
-PRESETS = {"ntu60": {"decoder_depth": 3, "tau": 0.8}, "ntu120": {"decoder_depth": 5, "tau": 0.75}}
+import mamp_bench  # before torch (imported lazily): the suite's process defaults, engine/threads.py
+
+PRESETS = {
+    "ntu60": {"decoder_depth": 3, "tau": 0.8},
+    "ntu120": {"decoder_depth": 5, "tau": 0.75},
+    # the smoke scale's model (scales.py): width 64, depth 2, 40 frames; its small ops show threading overheads
+    "smoke": {
+        "encoder__dim": 64,
+        "encoder__depth": 2,
+        "encoder__heads": 4,
+        "encoder__frames": 40,
+        "decoder_dim": 64,
+        "decoder_depth": 1,
+    },
+}
 VARIANTS = {  # name -> (attention, micro-batch: -1 = the engine's default for the device, skip absent persons)
     "plain": ("explicit", 0, False),
     "suite": ("sdpa", -1, False),
@@ -37,48 +54,67 @@ VARIANTS = {  # name -> (attention, micro-batch: -1 = the engine's default for t
 SINGLE_PERSON = 0.8  # share of clips without a second person (NTU-60's mix)
 
 
-def benchmark_input(batch: int):
+def benchmark_input(batch: int, frames: int = 120):
     import torch
 
-    x = torch.randn(batch, 3, 120, 25, 2, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(batch, 3, frames, 25, 2, generator=torch.Generator().manual_seed(1))
     x[: int(batch * SINGLE_PERSON), ..., 1] = 0
     return x, torch.arange(batch)
 
 
-def measure(preset: str, variant: str, batch: int, steps: int, device: str, amp: str, compile_: bool) -> dict:
+def rusage_now() -> tuple[float, float, int, int, int]:
+    """(user s, system s, minor page faults, voluntary, involuntary context switches) of this process."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime, usage.ru_minflt, usage.ru_nvcsw, usage.ru_nivcsw
+
+
+def timed_steps(step, steps: int, cuda: bool) -> tuple[list[float], float, list[float]]:
+    """Run ``step()`` once untimed (allocator, compilation), then ``steps`` times: (seconds of each,
+    the first loss, per-step ``rusage_now`` deltas over the timed steps)."""
     import torch
 
-    import mamp_bench
+    first_loss = step()
+    if cuda:
+        torch.cuda.synchronize()
+    times, usage_before = [], rusage_now()
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    usage = [(after - before) / steps for after, before in zip(rusage_now(), usage_before, strict=True)]
+    return times, first_loss, usage
+
+
+def measure(
+    preset: str, variant: str, batch: int, steps: int, device: str, amp: str, compile_: bool, micro_override: int = -2
+) -> dict:
+    """One configuration's step time; ``micro_override`` >= -1 replaces the variant's micro-batch."""
+    import torch
+
     from mamp_bench.engine.features import default_micro_batch
     from mamp_bench.engine.flops import masked_pretrain_flops
     from mamp_bench.engine.step import pretrain_step
 
     attention, micro, skip = VARIANTS[variant]
+    micro = micro if micro_override < -1 else micro_override
     torch.manual_seed(0)
     dev = torch.device(device)
     method = mamp_bench.build_method("mamp", encoder__attention=attention, skip_empty_persons=skip, **PRESETS[preset])
     method = method.to(dev)
     model = torch.compile(method) if compile_ else method
     optimizer = torch.optim.AdamW(method.parameters(), lr=1e-3, betas=(0.9, 0.95), fused=dev.type == "cuda")
-    x, seeds = benchmark_input(batch)
+    x, seeds = benchmark_input(batch, method.config.encoder.frames)
     sequences = int(x.flatten(1, 3).ne(0).any(dim=1).sum()) if skip else 2 * batch
     x = x.to(dev)
     micro = default_micro_batch(dev) if micro < 0 else micro
     autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp == "bf16")
-    times, first_loss = [], None
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    for step in range(steps + 1):  # the first step warms up (allocator, compilation) and is not timed
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        loss = pretrain_step(model, method, optimizer, x, seeds, micro, autocast)
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        if step == 0:
-            first_loss = loss
-        else:
-            times.append(time.perf_counter() - start)
+    times, first_loss, usage = timed_steps(
+        lambda: pretrain_step(model, method, optimizer, x, seeds, micro, autocast), steps, dev.type == "cuda"
+    )
     peak = (
         torch.cuda.max_memory_allocated() / 2**20
         if dev.type == "cuda"
@@ -99,15 +135,26 @@ def measure(preset: str, variant: str, batch: int, steps: int, device: str, amp:
         "gflops": flops / median / 1e9,
         "peak_mib": peak,
         "first_loss": first_loss,
+        "user_s": usage[0],  # per timed step, all threads
+        "sys_s": usage[1],
+        "minor_faults": usage[2],
+        "voluntary_switches": usage[3],
+        "involuntary_switches": usage[4],
+        "threads": torch.get_num_threads(),
     }
 
 
-def run_child(preset: str, variant: str, batch: int, args) -> dict:
+def run_child(
+    preset: str, variant: str, batch: int, args, env: dict[str, str | None] | None = None, micro: int = -2
+) -> dict:
+    """``measure`` in a fresh process (its own peak memory), with ``env`` added to the environment
+    (a None value removes the variable)."""
     cmd = [sys.executable, "-m", "benchmarks.pretrain_step", "--device", args.device, "--amp", args.amp,
-           "--steps", str(args.steps), "--child", preset, variant, str(batch)]  # fmt: skip
+           "--steps", str(args.steps), "--micro-batch", str(micro), "--child", preset, variant, str(batch)]  # fmt: skip
     if args.compile and variant != "plain":
         cmd.append("--compile")
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    environ = {key: value for key, value in {**os.environ, **(env or {})}.items() if value is not None}
+    result = subprocess.run(cmd, capture_output=True, text=True, env=environ)
     if result.returncode != 0:
         raise RuntimeError(f"{preset} {variant} batch {batch} failed: {result.stderr.strip().splitlines()[-1:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -115,7 +162,7 @@ def run_child(preset: str, variant: str, batch: int, args) -> dict:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
+    parser.add_argument("--presets", nargs="+", default=["ntu60", "ntu120"], choices=list(PRESETS))
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=3, help="timed steps (after one untimed)")
@@ -125,12 +172,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--plain-max-batch", type=int, default=32, help="largest batch for the plain path (its memory grows fast)"
     )
+    parser.add_argument("--micro-batch", type=int, default=-2, help=argparse.SUPPRESS)
     parser.add_argument("--peak", type=float, help="matmul peak in GFLOP/s (default: measured now)")
     parser.add_argument("--child", nargs=3, metavar=("PRESET", "VARIANT", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         preset, variant, batch = args.child
-        print(json.dumps(measure(preset, variant, int(batch), args.steps, args.device, args.amp, args.compile)))
+        row = measure(preset, variant, int(batch), args.steps, args.device, args.amp, args.compile, args.micro_batch)
+        print(json.dumps(row))
         return []
     from benchmarks.common import machine, matmul_peak
 

@@ -26,7 +26,11 @@ TASKS = {"linear-train": 32, "finetune-train": 24, "evaluate": 64}
 PATHS = ("plain", "suite", "suite+skip")
 
 
-def measure(task: str, path: str, repeats: int, device: str) -> dict:
+def measure(
+    task: str, path: str, repeats: int, device: str, batch: int | None = None, encoder_overrides: dict | None = None
+) -> dict:
+    """clips/s of ``task`` on ``path``; ``batch`` (default ``TASKS[task]``) and ``encoder_overrides``
+    (``EncoderConfig`` fields; default the paper encoder) let other benchmarks size it."""
     import torch
 
     from mamp_bench.engine.features import default_micro_batch
@@ -37,21 +41,22 @@ def measure(task: str, path: str, repeats: int, device: str) -> dict:
     dev = torch.device(device)
     plain, skip = path == "plain", path == "suite+skip"
     chunk = 0 if plain else default_micro_batch(dev)
-    encoder = SkeletonEncoder(EncoderConfig(attention="explicit" if plain else "sdpa")).to(dev)
-    batch = TASKS[task]
-    x = torch.randn(batch, 3, 120, 25, 2, generator=torch.Generator().manual_seed(1))
+    config = EncoderConfig(**{"attention": "explicit" if plain else "sdpa", **(encoder_overrides or {})})
+    encoder, dim = SkeletonEncoder(config).to(dev), config.dim
+    batch = batch or TASKS[task]
+    x = torch.randn(batch, 3, config.frames, 25, 2, generator=torch.Generator().manual_seed(1))
     x[: int(batch * 0.8), ..., 1] = 0
     x = x.to(dev)
     y = torch.randint(0, 60, (batch,)).to(dev)
     if task == "linear-train":
-        head = LinearHead(256, 60).to(dev)
+        head = LinearHead(dim, 60).to(dev)
         model = Classifier(encoder.eval(), head, chunk, skip, frozen=True)
         optimizer = torch.optim.SGD(head.parameters(), lr=0.1, momentum=0.9)
     elif task == "finetune-train":
-        model = Classifier(encoder, FinetuneHead(256, 60), chunk, skip).to(dev).train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
+        model = Classifier(encoder, FinetuneHead(dim, 60, config.joints), chunk, skip).to(dev).train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, fused=dev.type == "cuda")
     else:
-        model = Classifier(encoder, LinearHead(256, 60), chunk, skip).to(dev).eval()
+        model = Classifier(encoder, LinearHead(dim, 60), chunk, skip).to(dev).eval()
 
     def step() -> None:
         if task == "evaluate":

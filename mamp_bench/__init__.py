@@ -3,6 +3,10 @@
 Python API: ``build_method``, ``load_encoder``, ``extract_features``, ``run`` (imported on first use).
 """
 
+from mamp_bench.engine.threads import configure_openmp
+
+configure_openmp()  # before torch is loaded: idle OpenMP threads sleep instead of spinning (engine/threads.py)
+
 __version__ = "0.1.0"
 __all__ = ["build_method", "load_encoder", "extract_features", "run", "__version__"]
 

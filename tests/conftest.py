@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mamp_bench.engine import threads as _threads  # noqa: F401  before torch: idle OpenMP threads sleep
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MAMP_BENCH_SHARED", REPO.parent / "shared"))
 REAL_SAMPLES = SHARED / "data" / "real-samples"

@@ -111,7 +111,7 @@ def train_loop(
             for step, (x, y, seeds) in enumerate(loader):
                 lr = settings.schedule(epoch + step / steps)
                 set_lr(task.optimizer, lr)
-                x, y = x.to(runtime.device, non_blocking=True), y.to(runtime.device, non_blocking=True)
+                x, y = to_device(x, runtime.device), y.to(runtime.device, non_blocking=True)
                 try:
                     loss = task.step(x, y, seeds)
                 except NonFiniteLoss as exc:
@@ -122,7 +122,7 @@ def train_loop(
                     ) from None
                 task.after_step((epoch * steps + step + 1) / (settings.epochs * steps))
                 loss_sum += loss
-                meter.add(x.shape[0] * runtime.world_size)
+                meter.add(len(y) * runtime.world_size)
                 bar.update(progress, advance=1, description=f"epoch {epoch + 1}/{settings.epochs}",
                            status=f"loss {loss:.4f} lr {lr:.2e} {meter.rate:.1f} clips/s")  # fmt: skip
                 faults.point(f"{task.kind}-step")
@@ -132,6 +132,14 @@ def train_loop(
                 _checkpoint(task, run, record)
                 echo(f"epoch {epoch + 1}/{settings.epochs}  " + _describe(record), show and bar.disable)
             runtime.barrier()
+
+
+def to_device(inputs: torch.Tensor | dict[str, torch.Tensor], device: torch.device):
+    """A batch's inputs on ``device``: a tensor, or a dict of tensors (raw clips and their draws,
+    ``data/batched_transform.py``)."""
+    if isinstance(inputs, dict):
+        return {key: value.to(device, non_blocking=True) for key, value in inputs.items()}
+    return inputs.to(device, non_blocking=True)
 
 
 def sharded_loader(dataset: Dataset, settings: LoopSettings, runtime: Runtime) -> tuple[DataLoader, Sampler]:

@@ -5,7 +5,9 @@ training loop (``engine/loop.py``).
 
 Differences from the reference loop: no GradScaler (it multiplies by a power of two and divides
 back, which changes nothing in fp32 without overflow); bf16 autocast on request (off by default,
-as the paper trained in fp32); a ``checkpoint-last.pth`` after every epoch so a resume loses at
+as the paper trained in fp32; on a GPU from compute capability 8.0 and on CPUs with AVX512_BF16
+or AMX, emulated and slower elsewhere, which the run notes; ``benchmarks/bf16_parity.py`` compares
+it with fp32); a ``checkpoint-last.pth`` after every epoch so a resume loses at
 most one epoch; a non-finite loss stops the run with the step named and the last good checkpoint
 kept (the reference exits with status 11).
 """
@@ -23,11 +25,13 @@ import torch
 
 from mamp_bench.config import config_hash, to_dict
 from mamp_bench.console import echo
+from mamp_bench.data.batched_transform import DeferredTrainSet, apply_train
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import get_dataset
 from mamp_bench.data.transforms import train_transform
 from mamp_bench.engine.distributed import Runtime, init_runtime
 from mamp_bench.engine.features import default_micro_batch
+from mamp_bench.engine.hardware import bf16_support
 from mamp_bench.engine.loop import LoopSettings, TrainingTask, train_loop
 from mamp_bench.engine.optim import CosineSchedule, make_adamw, weight_decay_groups
 from mamp_bench.engine.runs import RunDir, environment
@@ -60,6 +64,9 @@ class PretrainConfig:
     micro_batch: int = -1  # split each step into chunks of this many clips (-1: auto, 0: never)
     compile: bool = False  # torch.compile the method
     keep_epochs: tuple[int, ...] = ()  # numbered checkpoints kept besides every checkpoint_every (0-based)
+    # the training transform for the whole batch on the training device (draws per sample in the
+    # DataLoader, as the per-sample transform draws them; data/batched_transform.py); same numbers
+    batched_transform: bool = False
 
     def validate(self) -> None:
         checks = [
@@ -82,7 +89,7 @@ class PretrainConfig:
                 raise UserError(message)
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
-    RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "keep_epochs")
+    RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "keep_epochs", "batched_transform")
 
 
 @dataclass
@@ -124,7 +131,9 @@ class PretrainTask(TrainingTask):
         bf16 = config.amp == "bf16"
         self.autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, seeds: torch.Tensor) -> float:
+    def step(self, x: torch.Tensor | dict[str, torch.Tensor], y: torch.Tensor, seeds: torch.Tensor) -> float:
+        if self.job.config.batched_transform:  # raw clips and their draws -> (N, C, window, V, M)
+            x = apply_train(x, self.job.config.window)
         return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast)
 
     def after_step(self, progress: float) -> None:
@@ -140,13 +149,21 @@ class PretrainTask(TrainingTask):
         return epoch % config.checkpoint_every == 0 or epoch + 1 == config.epochs or epoch in config.keep_epochs
 
 
-def build_train_set(job: PretrainJob, data_root: str | None = None) -> SkeletonDataset:
+def default_workers(device: torch.device) -> int:
+    """DataLoader workers when ``workers=-1``: 0 on a CPU (they would compete with the step for the
+    cores), up to 8 on a GPU."""
+    return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
+
+
+def build_train_set(job: PretrainJob, data_root: str | None = None) -> SkeletonDataset | DeferredTrainSet:
+    """The training clips with the training transform (or, with ``batched_transform``, the raw clips
+    and their draws, transformed a batch at a time by the task)."""
     config = job.config
     path = get_dataset(job.dataset).path(data_root)
     dataset = SkeletonDataset(path, "train", train_transform(config.window, config.rotate), config.seed)
     if config.max_clips:
         dataset.indices = dataset.indices[: config.max_clips]
-    return dataset
+    return DeferredTrainSet(dataset, config.window, config.rotate) if config.batched_transform else dataset
 
 
 def pretrain(
@@ -192,14 +209,15 @@ def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Run
     config = job.config
     if (run.path / "checkpoint-last.pth").exists() and not (resume or restart):
         raise UserError(f"an unfinished pretraining exists in {run.path}; pass --resume to continue it or --restart")
+    if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
+        echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
     if runtime.is_main and not (resume and (run.path / "checkpoint-last.pth").exists()):
         _start_fresh(run, job, runtime, restart)
-    gpu_workers = min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0
     schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-    settings = LoopSettings(config.epochs, config.batch_size, schedule, config.seed,
-                            config.workers if config.workers >= 0 else gpu_workers)  # fmt: skip
+    workers = config.workers if config.workers >= 0 else default_workers(runtime.device)
+    settings = LoopSettings(config.epochs, config.batch_size, schedule, config.seed, workers)
     echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
          f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
          show)  # fmt: skip
