@@ -30,6 +30,8 @@ COMMANDS = (
     "convert-checkpoint",
 )
 
+VERBOSE_HELP = "show tracebacks and debug output"
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -37,10 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark suite for self-supervised 3D skeleton action recognition (MAMP and baselines).",
     )
     parser.add_argument("--version", action="version", version=f"mamp-bench {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and debug output")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"mamp_bench.cli.cmd_{name.replace('-', '_')}").register(subparsers)
+    for command in subparsers.choices.values():  # also accepted after the command (SUPPRESS keeps a value given before)
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 

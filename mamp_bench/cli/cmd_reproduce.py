@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.errors import UserError
     from mamp_bench.pipeline import Options
     from mamp_bench.registry import METHODS
+    from mamp_bench.reproduce.datasets import missing_datasets, print_missing
     from mamp_bench.reproduce.executors import ExecutorConfig, execute
     from mamp_bench.reproduce.matrix import build_matrix
     from mamp_bench.reproduce.plan import make_plan, print_plan
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     device_kind = "cuda" if use_cuda else "cpu"
     plan = make_plan(jobs, args.scale, options, device_kind)
     print_plan(plan, args.scale, device_kind)
+    print_missing(missing_datasets(plan.jobs, args.data_root), args.data_root)
     if args.dry_run:
         return 0
     executor = ExecutorConfig(
