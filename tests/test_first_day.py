@@ -87,3 +87,38 @@ def test_the_paper_plan_names_the_missing_datasets_and_the_command_that_prepares
     for command in commands.values():  # each is a valid command line
         args = build_parser().parse_args(shlex.split(command)[1:])
         assert args.command == "prepare" and Path(args.out).parent == data
+
+
+def _readme_python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+
+
+def test_the_readme_api_example_runs_as_written(tmp_path, monkeypatch):
+    (example,) = [block for block in _readme_python_blocks() if "load_encoder" in block]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(example, "README.md", "exec"), namespace)  # noqa: S102 - the README's own example
+    assert namespace["features"].shape == (2, 256)
+
+
+def test_load_encoder_takes_state_dicts_and_names_the_shape_it_expects(tiny_checkpoint):
+    import torch
+
+    import mamp_bench
+    from mamp_bench.checkpoints import load_checkpoint
+    from mamp_bench.errors import UserError
+    from mamp_bench.models.transformer import EncoderConfig
+
+    from_file = mamp_bench.load_encoder(tiny_checkpoint)  # 32 wide, 2 heads, a 40-frame window
+    clips = torch.randn(3, 3, 40, 25, 2)
+    expected = mamp_bench.extract_features(from_file, clips)
+    state = load_checkpoint(tiny_checkpoint)["model"]  # what method.state_dict() gives
+    heads = EncoderConfig(dim=32, depth=2, heads=2, frames=40)
+    for source in (state, from_file.state_dict(), {"model": state}):
+        encoder = mamp_bench.load_encoder(source, heads)
+        torch.testing.assert_close(mamp_bench.extract_features(encoder, clips), expected, rtol=0, atol=0)
+    assert mamp_bench.load_encoder(state).config.frames == 40  # the window is read from the shapes
+    for wrong in (torch.randn(2, 3, 120, 25, 2), torch.randn(2, 3, 40, 17, 2), torch.randn(2, 40, 25, 2)):
+        with pytest.raises(UserError) as info:
+            mamp_bench.extract_features(from_file, wrong)
+        assert "(N, 3, 40, 25, M)" in str(info.value) and "\n" not in str(info.value)
