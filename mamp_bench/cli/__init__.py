@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 import traceback
 
@@ -48,7 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def continue_command(argv: list[str]) -> str:
+    """The command that continues an interrupted one: the same, without ``--restart`` (which would
+    discard the progress the interrupted one saved)."""
+    return shlex.join(["mamp-bench", *(arg for arg in argv if arg != "--restart")])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -62,6 +70,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mamp-bench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mamp-bench: interrupted", file=sys.stderr)
+        print(f"mamp-bench: interrupted; continue with: {continue_command(argv)}", file=sys.stderr)
         return 130
     return int(result or 0)

@@ -89,14 +89,13 @@ def train_loop(
     runtime: Runtime,
     run: RunDir,
     *,
-    resume: bool,
     show: bool,
     allow_unverified: bool = False,
 ) -> None:
-    """Train ``task`` for ``settings.epochs`` (continuing from ``checkpoint-last.pth`` if ``resume``;
-    ``allow_unverified``: even when the log recorded no sha256 for it)."""
+    """Train ``task`` for ``settings.epochs``, continuing from ``checkpoint-last.pth`` when the run folder
+    has one (``allow_unverified``: even when the log recorded no sha256 for it)."""
     loader, sampler = sharded_loader(dataset, settings, runtime)
-    start = _resume(task, run, runtime, show, allow_unverified) if resume else 0
+    start = _resume(task, run, runtime, show, allow_unverified)
     steps = sampler.steps
     with progress_bar(show) as bar:
         progress = bar.add_task(task.kind, total=max(1, (settings.epochs - start) * steps), status="")
@@ -159,7 +158,7 @@ def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool, allow
     start = int(state["epoch"]) + 1
     if runtime.is_main:
         run.truncate_log(start - 1)
-    echo(f"resuming {run.path} after epoch {start - 1}", show)
+    echo(f"resuming {run.path} after epoch {start - 1} (--restart starts it over)", show)
     return start
 
 
