@@ -29,6 +29,7 @@ from mamp_bench.console import echo
 from mamp_bench.data.provenance import file_provenance
 from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
+from mamp_bench.engine.metric_logs import EVENTS_GLOB
 from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, finished_checkpoint
 from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.engine.runs import RunDir, environment
@@ -37,7 +38,7 @@ from mamp_bench.evaluation.protocol import ProtocolContext
 from mamp_bench.fileio import sha256_file, write_bytes, write_json
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 from mamp_bench.registry import METHODS, PROTOCOLS
-from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.store import ResultsStore, epoch_log_csv
 from mamp_bench.scales import PRETRAIN, check_scale
 from mamp_bench.settings import runs_dir
 
@@ -245,6 +246,8 @@ def _open_run_dir(resolved: ResolvedRun, options: Options, runtime, encoder_reco
     if discard:
         for old in ("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json", "predictions.npz"):
             (run_dir.path / old).unlink(missing_ok=True)
+        for events in run_dir.path.glob(EVENTS_GLOB):
+            events.unlink()
     run_dir.write_config({"config_hash": resolved.digest, "seed": resolved.request.seed, "setting": resolved.setting,
                           "protocol_config": to_dict(resolved.config), "encoder": encoder_record,
                           "environment": environment(runtime)})  # fmt: skip
@@ -255,7 +258,11 @@ def _publish(resolved: ResolvedRun, record: dict[str, Any], ctx: ProtocolContext
     predictions = ctx.predictions.to_bytes() if ctx.predictions is not None else None
     if predictions is not None:
         write_bytes(resolved.run.path / "predictions.npz", predictions)
-    stored = ResultsStore(options.results_dir).write(record, predictions)
+    metrics = record["metrics"]
+    epochs = resolved.run.log_records() or [
+        {"epoch": 0, "top1": metrics.get("top1_final"), "top5": metrics.get("top5_final")}
+    ]  # no training: one evaluation
+    stored = ResultsStore(options.results_dir).write(record, predictions, epoch_log_csv(epochs))
     write_json(resolved.run.path / "record.json", stored)
     resolved.run.write_summary({"finished": True, "record": str(ResultsStore(options.results_dir).path_for(stored))})
     return stored

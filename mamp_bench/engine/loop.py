@@ -4,7 +4,8 @@ Epochs of steps over a sharded loader (the same global batches on 1 or N process
 per-iteration learning rate, an evaluation hook after every epoch, one JSON line per epoch (with
 the sha256 of the checkpoint written next, so a resume can verify it), ``checkpoint-last.pth``
 every epoch plus the numbered copies a task keeps, resume from the last checkpoint, a progress bar,
-and the fault points of the kill tests. A run supplies a ``TrainingTask``: its model and optimizer,
+metric logs (TensorBoard event files, and W&B on request: ``metric_logs.py``), and the fault points of
+the kill tests. A run supplies a ``TrainingTask``: its model and optimizer,
 what one step does, what to evaluate after an epoch and what else its checkpoints hold.
 """
 
@@ -21,6 +22,7 @@ from mamp_bench import faults
 from mamp_bench.checkpoints import checkpoint_bytes, load_checkpoint, load_into, save_checkpoint
 from mamp_bench.console import echo, progress_bar
 from mamp_bench.engine.distributed import Runtime
+from mamp_bench.engine.metric_logs import MetricLogs
 from mamp_bench.engine.optim import CosineSchedule, set_lr
 from mamp_bench.engine.runs import RunDir, Throughput
 from mamp_bench.engine.sampler import ShardedSampler
@@ -97,7 +99,7 @@ def train_loop(
     loader, sampler = sharded_loader(dataset, settings, runtime)
     start = _resume(task, run, runtime, show, allow_unverified)
     steps = sampler.steps
-    with progress_bar(show) as bar:
+    with progress_bar(show) as bar, MetricLogs(run.path, start * steps, runtime.is_main) as logs:
         progress = bar.add_task(task.kind, total=max(1, (settings.epochs - start) * steps), status="")
         for epoch in range(start, settings.epochs):
             sampler.set_epoch(epoch)
@@ -117,6 +119,7 @@ def train_loop(
                     ) from None
                 task.after_step((epoch * steps + step + 1) / (settings.epochs * steps))
                 loss_sum += loss
+                logs.step(epoch * steps + step + 1, {"loss": loss, "lr": lr})
                 meter.add(x.shape[0] * runtime.world_size)
                 bar.update(progress, advance=1, description=f"epoch {epoch + 1}/{settings.epochs}",
                            status=f"loss {loss:.4f} lr {lr:.2e} {meter.rate:.1f} clips/s")  # fmt: skip
@@ -124,6 +127,7 @@ def train_loop(
             record = {"epoch": epoch, "loss": runtime.mean(loss_sum / max(steps, 1)), "lr": lr,
                       "clips_per_s": meter.rate, "seconds": meter.seconds, **task.end_epoch(epoch)}  # fmt: skip
             if runtime.is_main:
+                logs.epoch((epoch + 1) * steps, record)
                 _checkpoint(task, run, record)
                 echo(f"epoch {epoch + 1}/{settings.epochs}  " + _describe(record), show and bar.disable)
             runtime.barrier()

@@ -29,6 +29,7 @@ from mamp_bench.data.transforms import train_transform
 from mamp_bench.engine.distributed import Runtime, init_runtime
 from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.loop import LoopSettings, TrainingTask, train_loop
+from mamp_bench.engine.metric_logs import EVENTS_GLOB
 from mamp_bench.engine.optim import CosineSchedule, make_adamw, weight_decay_groups
 from mamp_bench.engine.runs import RunDir, environment
 from mamp_bench.engine.step import pretrain_step
@@ -208,7 +209,7 @@ def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Run
 def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool) -> None:
     if restart:
         for old in run.path.glob("*"):
-            if old.name in ("log.jsonl", "summary.json") or old.suffix == ".pth":
+            if old.name in ("log.jsonl", "summary.json") or old.suffix == ".pth" or old.match(EVENTS_GLOB):
                 old.unlink()
     run.write_config({**job.spec(), "config_hash": job.digest, "environment": environment(runtime)})
 
