@@ -29,6 +29,8 @@ COMMANDS = (
     "verify",
     "extract-features",
     "convert-checkpoint",
+    "export-checkpoint",
+    "zoo",
 )
 
 VERBOSE_HELP = "show tracebacks and debug output"
