@@ -29,7 +29,7 @@ from mamp_bench.console import echo
 from mamp_bench.data.provenance import file_provenance
 from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
-from mamp_bench.engine.metric_logs import EVENTS_GLOB
+from mamp_bench.engine.metric_logs import EVENTS_GLOB, MetricLogs
 from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, finished_checkpoint
 from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.engine.runs import RunDir, environment
@@ -258,14 +258,20 @@ def _publish(resolved: ResolvedRun, record: dict[str, Any], ctx: ProtocolContext
     predictions = ctx.predictions.to_bytes() if ctx.predictions is not None else None
     if predictions is not None:
         write_bytes(resolved.run.path / "predictions.npz", predictions)
-    metrics = record["metrics"]
-    epochs = resolved.run.log_records() or [
-        {"epoch": 0, "top1": metrics.get("top1_final"), "top5": metrics.get("top5_final")}
-    ]  # no training: one evaluation
+    epochs = resolved.run.log_records() or _single_evaluation(resolved.run, record["metrics"])
     stored = ResultsStore(options.results_dir).write(record, predictions, epoch_log_csv(epochs))
     write_json(resolved.run.path / "record.json", stored)
     resolved.run.write_summary({"finished": True, "record": str(ResultsStore(options.results_dir).path_for(stored))})
     return stored
+
+
+def _single_evaluation(run: RunDir, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The log of a protocol that does not train (k-NN): its one evaluation, also as TensorBoard scalars
+    (the training loop writes them for every other run)."""
+    evaluation = {"epoch": 0, "top1": metrics.get("top1_final"), "top5": metrics.get("top5_final")}
+    with MetricLogs(run.path, 0, True) as logs:
+        logs.epoch(0, evaluation)
+    return [evaluation]
 
 
 def data_provenance(spec: DatasetSpec, data_root: str | None) -> dict[str, Any]:

@@ -50,6 +50,7 @@ def test_protocol_runs_write_tensorboard_events_and_a_csv_log_beside_the_record(
     assert linear["log"]["file"] == store.log_path(linear).name
     assert list(csv["epoch"]) == [0, 1] and list(csv["top1"]) == pytest.approx([e["top1"] for e in epochs])
     assert list(pd.read_csv(store.log_path(knn))["top1"]) == pytest.approx([knn["metrics"]["top1_final"]])
+    assert scalars(tmp_path / knn["run_dir"])["epoch/top1"] == [(0, pytest.approx(knn["metrics"]["top1_final"]))]
     assert main(["verify", str(tmp_path / "results")]) == 0
     store.log_path(knn).write_text("epoch,top1\n0,99.0\n")
     assert main(["verify", str(tmp_path / "results")]) == 1
