@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 import traceback
@@ -53,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def continue_command(argv: list[str]) -> str:
     """The command that continues an interrupted one: the same, without ``--restart`` (which would
-    discard the progress the interrupted one saved)."""
-    return shlex.join(["mamp-bench", *(arg for arg in argv if arg != "--restart")])
+    discard the progress the interrupted one saved); under torchrun, with its launcher options."""
+    args = shlex.join(arg for arg in argv if arg != "--restart")
+    if os.environ.get("TORCHELASTIC_RUN_ID"):
+        return f"torchrun <the same torchrun options> -m mamp_bench {args}"
+    return f"mamp-bench {args}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,9 @@
 """Metric logs a researcher's tools read, written by the one training loop for every run it trains.
 
 * TensorBoard event files in the run folder (``tensorboard --logdir runs``): ``step/*`` scalars after
-  every optimizer step, ``epoch/*`` scalars (loss, lr, throughput, test accuracy) after every epoch,
-  both against the global optimizer step. Written here in TensorBoard's own format (TFRecord-framed
+  every optimizer step (under DDP, the loss of process 0's share of the batch), ``epoch/*`` scalars
+  (loss averaged over processes, lr, throughput, test accuracy) after every epoch, both against the
+  global optimizer step. Written here in TensorBoard's own format (TFRecord-framed
   ``Event`` protocol buffers), so no TensorBoard or protobuf package is needed to write them. A resumed
   run appends a new file that starts with a session-restart marker at the step it resumes from, which
   tells TensorBoard to drop the steps the interrupted process logged after its last checkpoint.
