@@ -61,8 +61,8 @@ def bench(session: nox.Session) -> None:
 
 @nox.session
 def reproduce(session: nox.Session) -> None:
-    """The paper's matrix: smoke scale on the synthetic data by default (regenerates results/*.md);
-    ``nox -s reproduce -- --scale paper --data-root DIR`` for the published recipe on real data."""
+    """The paper's matrix: smoke scale on the synthetic data by default (regenerates results/*.md and
+    results/figures/); ``nox -s reproduce -- --scale paper --data-root DIR`` for the published recipe on
+    real data; ``nox -s reproduce -- --dry-run`` prints the plan and writes nothing."""
     install_suite(session)
     session.run("mamp-bench", "reproduce", *session.posargs)
-    session.run("mamp-bench", "plot", "--out", "results/figures")

@@ -91,6 +91,10 @@ class SkeletonCLR(MomentumMethod):
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
         self._pending: list[torch.Tensor] = []
 
+    @classmethod
+    def objective(cls, config) -> str:
+        return "contrastive views (InfoNCE)"
+
     def momentum_pairs(self):
         return [(self.encoder, self.key_encoder), (self.projection, self.key_projection)]
 

@@ -68,6 +68,10 @@ class LatentPrediction(MomentumMethod, MaskedMethod):
         self._accumulate(target)
         return F.softmax((target - self.center) / self.config.teacher_temperature, dim=-1)
 
+    @classmethod
+    def objective(cls, config) -> str:
+        return "masked latent targets (cross-entropy)"
+
     def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Cross-entropy between the teacher's and the predicted distributions, over masked tokens."""
         per_token = -(target * F.log_softmax(pred / self.config.student_temperature, dim=-1)).sum(dim=-1)

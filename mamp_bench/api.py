@@ -14,10 +14,10 @@ import torch
 
 from mamp_bench.checkpoints import (
     checkpoint_format,
+    inferred_method_config,
     load_checkpoint,
     load_encoder,
     load_into,
-    official_method_config,
     suite_state,
 )
 from mamp_bench.config import apply_overrides, flatten, from_dict
@@ -46,8 +46,8 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
         ckpt = load_checkpoint(checkpoint)
         if checkpoint_format(ckpt) == "suite" and "method_config" in ckpt:
             config = from_dict(cls.Config, ckpt["method_config"])
-        elif checkpoint_format(ckpt) == "official":
-            config = apply_overrides(config, flatten(official_method_config(ckpt, cls.official_args)))
+        elif checkpoint_format(ckpt) in ("official", "state"):
+            config = apply_overrides(config, flatten(inferred_method_config(ckpt, cls.official_args)))
         state = suite_state(ckpt)
     config = apply_overrides(config, {k.replace("__", "."): v for k, v in overrides.items()})
     method = cls(config)

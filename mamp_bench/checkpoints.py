@@ -74,16 +74,19 @@ def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[
 
 
 def checkpoint_format(checkpoint: Mapping[str, Any]) -> str:
-    """``suite``, ``official`` (a reference checkpoint or bare reference state dict), or error."""
+    """``suite`` (a suite checkpoint), ``state`` (a bare state dict in the suite's names: a suite
+    checkpoint's ``model``, ``method.state_dict()``), ``official`` (a reference checkpoint, or a bare
+    state dict in the reference's names, as ``encoder.state_dict()``), or a one-line error."""
     if checkpoint.get("format") == SUITE_FORMAT:
         return "suite"
     state = checkpoint.get("model", checkpoint)
-    if isinstance(state, Mapping) and any(
-        str(k).removeprefix("module.").startswith(("joints_embed.", "blocks.")) for k in state
-    ):
+    names = [str(k).removeprefix("module.") for k in state] if isinstance(state, Mapping) else []
+    if any(name.startswith(("joints_embed.", "blocks.")) for name in names):
         return "official"
+    if any(name.startswith("encoder.joints_embed.") for name in names):
+        return "state"
     keys = ", ".join(list(map(str, checkpoint))[:6])
-    raise UserError(f"not a mamp-bench or official MAMP checkpoint (top-level keys: {keys})")
+    raise UserError(f"not a mamp-bench or official MAMP checkpoint, nor a state dict of one (top-level keys: {keys})")
 
 
 def official_to_suite(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -115,6 +118,8 @@ def suite_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     fmt = checkpoint_format(checkpoint)
     if fmt == "suite":
         return dict(checkpoint["model"])
+    if fmt == "state":
+        return {str(k).removeprefix("module."): v for k, v in checkpoint.get("model", checkpoint).items()}
     return official_to_suite(checkpoint.get("model", checkpoint))
 
 
@@ -154,19 +159,21 @@ def _few(items: list[str], limit: int = 4) -> str:
     return ", ".join(items[:limit]) + more
 
 
-def official_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The configuration of an official checkpoint, read from its shapes, and from the entries of its
-    ``args`` that ``args_map`` maps onto configuration keys (the ones its model actually uses)."""
-    state = official_to_suite(checkpoint.get("model", checkpoint))
+def inferred_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The configuration of an official checkpoint or a bare state dict, read from its shapes, and from
+    the entries of its ``args`` that ``args_map`` maps onto configuration keys (the ones its model
+    actually uses). The number of heads does not show in the shapes: ``args`` give it, else the paper's 8."""
+    state = suite_state(checkpoint)
     args = checkpoint.get("args")
     model_args = dict(getattr(args, "model_args", None) or {}) if args is not None else {}
     pos = state.get("encoder.pos_embed")
     temp = state.get("encoder.temp_embed")
-    if pos is None or temp is None:
-        raise UserError("official checkpoint without pos_embed/temp_embed: not a MAMP transformer")
+    embed = state.get("encoder.joints_embed.proj.weight")  # (D, C, t_patch, 1)
+    if pos is None or temp is None or embed is None:
+        raise UserError("checkpoint without pos_embed/temp_embed/joints_embed: not a MAMP transformer")
     depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
     decoder_depth = len({k.split(".")[2] for k in state if k.startswith("decoder.blocks.")})
-    t_patch = int(model_args.get("t_patch_size", 4))
+    t_patch = int(embed.shape[2])
     config: dict[str, Any] = {
         "encoder": {
             "dim": int(pos.shape[-1]),
@@ -176,6 +183,7 @@ def official_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str,
             "frames": int(temp.shape[1]) * t_patch,
             "joints": int(pos.shape[2]),
             "t_patch": t_patch,
+            "in_channels": int(embed.shape[1]),
         }
     }
     if decoder_depth:
@@ -218,7 +226,7 @@ def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     kind = "pretrain" if has_decoder else ("classifier" if has_head else "encoder")
     method = official_method(checkpoint) or METHODS.default()  # the reference's own code trains MAMP
     cls = METHODS.get(method)
-    inferred = official_method_config(checkpoint, cls.official_args)
+    inferred = inferred_method_config(checkpoint, cls.official_args)
     return {
         "kind": kind,
         "method": method,
@@ -232,12 +240,14 @@ def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
 def load_encoder(
     checkpoint: str | os.PathLike[str] | Mapping[str, Any], config: EncoderConfig | None = None
 ) -> SkeletonEncoder:
-    """The encoder of a suite or official checkpoint (path or state dict), in eval mode."""
+    """The encoder of a suite or official checkpoint, in eval mode: a file, a loaded checkpoint, or a
+    state dict (of a method or an encoder, in either's names; its architecture is read from its shapes,
+    with the paper's 8 heads unless ``config`` says otherwise)."""
     ckpt = load_checkpoint(checkpoint)
     if config is None and checkpoint_format(ckpt) == "suite" and "encoder" in ckpt.get("method_config", {}):
         config = from_dict(EncoderConfig, ckpt["method_config"]["encoder"])
     if config is None:
-        config = from_dict(EncoderConfig, official_method_config(ckpt)["encoder"])
+        config = from_dict(EncoderConfig, inferred_method_config(ckpt)["encoder"])
     encoder = SkeletonEncoder(config)
     load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
     return encoder.eval()

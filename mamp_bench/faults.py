@@ -2,7 +2,8 @@
 
 ``MAMP_BENCH_KILL_AT=<where>:<n>`` makes the process kill itself with SIGKILL the n-th time it
 passes the named point (for example ``pretrain-step:7``): no cleanup, no flush, as a crash or
-an out-of-memory kill would. Unset, this costs one dictionary lookup.
+an out-of-memory kill would. ``MAMP_BENCH_KILL_SIGNAL=INT`` sends SIGINT instead: what Ctrl-C sends.
+Unset, this costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -22,4 +23,4 @@ def point(where: str) -> None:
         return
     _counts[where] = _counts.get(where, 0) + 1
     if _counts[where] == int(count):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, f"SIG{os.environ.get('MAMP_BENCH_KILL_SIGNAL', 'KILL')}"))

@@ -1,12 +1,14 @@
 """The pipeline: the one place that turns a request into a resolved, typed configuration and runs it.
 
 A ``Request`` says what to run (method, protocol, dataset, scale, seed, ``--set`` overrides);
-``Options`` say where and how (folders, device, resume), which never changes a number. ``resolve``
+``Options`` say where and how (folders, device, start over), which never changes a number. ``resolve``
 parses the overrides once into the typed configurations (the protocol's recipe, the pretraining
 schedule, the method's dataclass) and works out the encoder to evaluate: a checkpoint, a
 pretraining (a ``PretrainJob``, shared by every protocol that needs it and found again by its
 hash) or a fresh initialisation. ``run`` pretrains if that pretraining has not finished,
-evaluates, and writes the record. The command line, the Python API and ``reproduce`` call it.
+evaluates, and writes the record. An interrupted pretraining or protocol run continues from its last
+epoch when the same request comes again (``restart`` discards it). The command line, the Python API
+and ``reproduce`` call it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from mamp_bench.console import echo
 from mamp_bench.data.provenance import file_provenance
 from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
+from mamp_bench.engine.metric_logs import EVENTS_GLOB, MetricLogs
 from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, finished_checkpoint
 from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.engine.runs import RunDir, environment
@@ -36,7 +39,7 @@ from mamp_bench.evaluation.protocol import ProtocolContext
 from mamp_bench.fileio import sha256_file, write_bytes, write_json
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 from mamp_bench.registry import METHODS, PROTOCOLS
-from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.store import ResultsStore, epoch_log_csv
 from mamp_bench.scales import PRETRAIN, check_scale
 from mamp_bench.settings import runs_dir
 
@@ -65,8 +68,8 @@ class Options:
     runs_dir: str | None = None
     results_dir: str | None = None
     device: str = "auto"
-    resume: bool = False
-    force: bool = False  # run again although a record exists (protocols) / start over (pretraining)
+    restart: bool = False  # discard an unfinished run (and an unfinished pretraining it needs) instead of continuing it
+    force: bool = False  # protocols: run again although a record exists (a finished run folder starts over)
     quiet: bool = False
     output_dir: str | None = None  # pretraining only: its run folder
     wait: bool = False  # wait for another process holding the same run folder instead of stopping
@@ -218,8 +221,8 @@ def pretrain(request: Request, options: Options) -> Path:
     job = resolve_pretraining(request.method, dataset, request.scale, request.seed,
                               Overrides.parse(request.overrides, bare="pretrain"))  # fmt: skip
     return run_pretraining(job, data_root=options.data_root, runs_root=options.runs_dir, output_dir=options.output_dir,
-                           resume=options.resume, restart=options.force, device=options.device, quiet=options.quiet,
-                           wait=options.wait, allow_unverified=options.allow_unverified)  # fmt: skip
+                           restart=options.restart, device=options.device, quiet=options.quiet, wait=options.wait,
+                           allow_unverified=options.allow_unverified)  # fmt: skip
 
 
 def run(request: Request, options: Options) -> dict[str, Any]:
@@ -238,7 +241,7 @@ def run(request: Request, options: Options) -> dict[str, Any]:
         echo(f"{resolved.protocol_cls.name} of {request.method} on {resolved.target.name} (seed {request.seed}) -> "
              f"{resolved.run.path}", show)  # fmt: skip
         ctx = ProtocolContext(resolved.target, options.data_root, make_encoder, runtime, resolved.run, request.seed,
-                              options.resume, show, options.allow_unverified)  # fmt: skip
+                              show, options.allow_unverified)  # fmt: skip
         metrics = resolved.protocol_cls().run(ctx, resolved.config)
         record = _record(resolved, encoder_record, metrics, ctx, options, runtime, started)
         if runtime.is_main:
@@ -248,16 +251,19 @@ def run(request: Request, options: Options) -> dict[str, Any]:
 
 
 def _open_run_dir(resolved: ResolvedRun, options: Options, runtime, encoder_record: dict[str, Any]) -> None:
-    """Refuse to overwrite an unfinished run silently; start over on --force; write its configuration."""
+    """Continue an unfinished run of the same configuration (the loop resumes from its last checkpoint);
+    start over on --restart, or on --force when the folder holds a finished run; write its configuration."""
     run_dir = resolved.run
-    if (run_dir.path / "checkpoint-last.pth").exists() and not (options.resume or options.force):
-        raise UserError(f"an unfinished {resolved.protocol_cls.name} run exists in {run_dir.path}; "
-                        "pass --resume to continue it")  # fmt: skip
+    discard = options.restart or (options.force and run_dir.finished)
+    if not discard and (run_dir.path / "checkpoint-last.pth").exists():
+        run_dir.check_config_hash(resolved.digest)
     if not runtime.is_main:
         return
-    if options.force and not options.resume:
+    if discard:
         for old in ("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json", "predictions.npz"):
             (run_dir.path / old).unlink(missing_ok=True)
+        for events in run_dir.path.glob(EVENTS_GLOB):
+            events.unlink()
     run_dir.write_config({"config_hash": resolved.digest, "seed": resolved.request.seed, "setting": resolved.setting,
                           "protocol_config": to_dict(resolved.config), "encoder": encoder_record,
                           "environment": environment(runtime)})  # fmt: skip
@@ -268,10 +274,20 @@ def _publish(resolved: ResolvedRun, record: dict[str, Any], ctx: ProtocolContext
     predictions = ctx.predictions.to_bytes() if ctx.predictions is not None else None
     if predictions is not None:
         write_bytes(resolved.run.path / "predictions.npz", predictions)
-    stored = ResultsStore(options.results_dir).write(record, predictions)
+    epochs = resolved.run.log_records() or _single_evaluation(resolved.run, record["metrics"])
+    stored = ResultsStore(options.results_dir).write(record, predictions, epoch_log_csv(epochs))
     write_json(resolved.run.path / "record.json", stored)
     resolved.run.write_summary({"finished": True, "record": str(ResultsStore(options.results_dir).path_for(stored))})
     return stored
+
+
+def _single_evaluation(run: RunDir, metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """The log of a protocol that does not train (k-NN): its one evaluation, also as TensorBoard scalars
+    (the training loop writes them for every other run)."""
+    evaluation = {"epoch": 0, "top1": metrics.get("top1_final"), "top5": metrics.get("top5_final")}
+    with MetricLogs(run.path, 0, True) as logs:
+        logs.epoch(0, evaluation)
+    return [evaluation]
 
 
 def data_provenance(spec: DatasetSpec, data_root: str | None) -> dict[str, Any]:
@@ -293,8 +309,9 @@ def _encoder_factory(resolved: ResolvedRun, options: Options):
         info["checkpoint"] = str(source.checkpoint)
         return (lambda: load_encoder(source.checkpoint)), info
     if source.kind == "pretrained":
+        restart = options.restart and not RunDir(source.pretraining.folder(options.runs_dir)).finished
         run_path = run_pretraining(source.pretraining, data_root=options.data_root, runs_root=options.runs_dir,
-                                   resume=True, device=options.device, quiet=options.quiet, wait=options.wait,
+                                   restart=restart, device=options.device, quiet=options.quiet, wait=options.wait,
                                    allow_unverified=options.allow_unverified)  # fmt: skip
         checkpoint, digest = finished_checkpoint(run_path, options.allow_unverified, source.checkpoint_epoch)
         info.update(pretrain_run=str(run_path), checkpoint=str(checkpoint), checkpoint_sha256=digest)

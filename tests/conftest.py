@@ -10,9 +10,52 @@ import pytest
 from mamp_bench.engine import threads as _threads  # noqa: F401  before torch: idle OpenMP threads sleep
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("MAMP_BENCH_SHARED", REPO.parent / "shared"))
+SHARED_ENV = "MAMP_BENCH_SHARED"
+#: set (to 1) where the real samples must be present, as in CI: their tests then fail instead of skipping
+REQUIRE_ENV = "MAMP_BENCH_REQUIRE_REAL_SAMPLES"
+SHARED = Path(os.environ.get(SHARED_ENV, REPO.parent / "shared"))
 REAL_SAMPLES = SHARED / "data" / "real-samples"
 NTU_META = SHARED / "data" / "ntu-meta"
+SHARED_FIXTURES = ("real_samples", "ntu_meta")
+_NEEDS_REAL = pytest.StashKey[int]()
+
+
+def _shared_folder(path: Path) -> Path:
+    """A folder of real sample files: skipped when absent (failed when ``REQUIRE_ENV`` is set)."""
+    if path.is_dir():
+        return path
+    reason = f"{path} not found: set {SHARED_ENV} to the folder holding data/real-samples and data/ntu-meta"
+    if os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{REQUIRE_ENV} is set but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def _needs_real_samples(session) -> list:
+    return [item for item in session.items if set(SHARED_FIXTURES) & set(getattr(item, "fixturenames", ()))]
+
+
+def pytest_report_header(config):
+    found = "found" if REAL_SAMPLES.is_dir() and NTU_META.is_dir() else "NOT found (those tests skip)"
+    return f"real samples: {SHARED}/data ({found}; {SHARED_ENV} names the folder)"
+
+
+def pytest_collection_finish(session):
+    session.config.stash[_NEEDS_REAL] = len(_needs_real_samples(session))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    count = config.stash.get(_NEEDS_REAL, 0)
+    if not count:
+        return
+    if REAL_SAMPLES.is_dir() and NTU_META.is_dir():
+        terminalreporter.write_line(f"{count} tests used the real samples in {SHARED}/data")
+        return
+    mode = "failed" if os.environ.get(REQUIRE_ENV) else "skipped"
+    terminalreporter.write_line(
+        f"{count} tests need the real samples and {mode}: {SHARED}/data/real-samples and ntu-meta not found; "
+        f"set {SHARED_ENV}=DIR (the folder holding data/real-samples and data/ntu-meta) to run them",
+        yellow=True,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +68,12 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def real_samples() -> Path:
-    if not REAL_SAMPLES.is_dir():
-        pytest.skip(f"real samples not available at {REAL_SAMPLES}")
-    return REAL_SAMPLES
+    return _shared_folder(REAL_SAMPLES)
+
+
+@pytest.fixture(scope="session")
+def ntu_meta() -> Path:
+    return _shared_folder(NTU_META)
 
 
 @pytest.fixture(scope="session")

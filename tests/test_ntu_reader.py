@@ -10,8 +10,6 @@ from mamp_bench.data.ntu.reader import parse_ntu_skeleton, read_ntu_skeleton
 from mamp_bench.data.synthetic.ntu_tree import BodyStream, format_skeleton
 from mamp_bench.errors import DataFormatError
 
-from .conftest import NTU_META
-
 
 @pytest.mark.parametrize("action, frames", [("A001", 103), ("A002", 158), ("A003", 104)])
 def test_real_ntu_files_parse(real_samples, action, frames):
@@ -135,11 +133,9 @@ def test_reference_order_groups_by_id_list():
     assert xsub.order(names, train=True) == [1, 2, 0]
 
 
-def test_missing_lists_with_header(tmp_path):
-    if not NTU_META.is_dir():
-        pytest.skip("official missing-skeleton lists not available")
-    ntu60 = read_missing_list(NTU_META / "NTU_RGBD_samples_with_missing_skeletons.txt")
-    ntu120 = read_missing_list(NTU_META / "NTU_RGBD120_samples_with_missing_skeletons.txt")
+def test_missing_lists_with_header(ntu_meta):
+    ntu60 = read_missing_list(ntu_meta / "NTU_RGBD_samples_with_missing_skeletons.txt")
+    ntu120 = read_missing_list(ntu_meta / "NTU_RGBD120_samples_with_missing_skeletons.txt")
     assert len(ntu60) == 302 and len(ntu120) == 535
     assert "S001C002P005R002A008" in ntu60 and ntu60 <= ntu120
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -111,9 +112,13 @@ def test_kill_between_checkpoints_then_resume_equals_uninterrupted(ntu60_prepare
     killed = _run(_pretrain_cmd(data_root, tmp_path / "killed", *extra), env={"MAMP_BENCH_KILL_AT": "pretrain-step:6"})
     assert killed.returncode == -9
     assert load_checkpoint(tmp_path / "killed" / "checkpoint-last.pth")["epoch"] == 0
-    again = _run(_pretrain_cmd(data_root, tmp_path / "killed", *extra))
-    assert again.returncode == 2 and "--resume" in again.stderr
-    resumed = _run(_pretrain_cmd(data_root, tmp_path / "killed", *extra, "--resume"))
+    # Ctrl-C in the continued run (step 2 of its first epoch): status 130 and the command that continues
+    interrupted = _run(_pretrain_cmd(data_root, tmp_path / "killed", *extra),
+                       env={"MAMP_BENCH_KILL_AT": "pretrain-step:2", "MAMP_BENCH_KILL_SIGNAL": "INT"})  # fmt: skip
+    assert interrupted.returncode == 130 and "Traceback" not in interrupted.stderr
+    command = interrupted.stderr.split("continue with: ")[1].strip()
+    assert shlex.split(command)[1:] == _pretrain_cmd(data_root, tmp_path / "killed", *extra)
+    resumed = _run(shlex.split(command)[1:])  # the same command continues it
     assert resumed.returncode == 0, resumed.stderr
     a, b = _weights(tmp_path / "full" / "checkpoint-2.pth"), _weights(tmp_path / "killed" / "checkpoint-2.pth")
     for key in a:

@@ -4,6 +4,7 @@ records, resume, and bad input."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -211,8 +212,13 @@ def test_protocol_resume_after_a_kill(ntu60_prepared, tiny_checkpoint, tmp_path)
     killed = subprocess.run([sys.executable, "-m", "mamp_bench", *argv], capture_output=True, text=True,
                             env={**os.environ, **env}, timeout=300)  # fmt: skip
     assert killed.returncode == -9
-    assert main(argv) == 2  # refuses to start over silently
-    assert main([*argv, "--resume"]) == 0
+    # Ctrl-C in the continued run (its first step): status 130, and the command that continues it
+    env = {"MAMP_BENCH_KILL_AT": "protocol-step:1", "MAMP_BENCH_KILL_SIGNAL": "INT"}
+    interrupted = subprocess.run([sys.executable, "-m", "mamp_bench", *argv], capture_output=True, text=True,
+                                 env={**os.environ, **env}, timeout=300)  # fmt: skip
+    assert interrupted.returncode == 130 and "Traceback" not in interrupted.stderr
+    assert f"continue with: {shlex.join(['mamp-bench', *argv])}" in interrupted.stderr
+    assert main(argv) == 0  # the same command continues it
     resumed = ResultsStore(tmp_path / "results").records()[0]["metrics"]
     fresh = tmp_path / "fresh"
     assert main(_base(ntu60_prepared[0], fresh, "--protocol", "linear", "--checkpoint", str(tiny_checkpoint),

@@ -68,7 +68,7 @@ def test_disk_full_while_writing_a_checkpoint_keeps_the_previous_one(ntu60_prepa
     last = tmp_path / "run" / "checkpoint-last.pth"
     assert load_checkpoint(last)["epoch"] == 0 and temporaries(tmp_path) == []
     monkeypatch.setattr(os, "fsync", real_fsync)  # space freed: the resume finishes the run
-    assert main([*argv, "--resume"]) == 0
+    assert main(argv) == 0
     epochs = [json.loads(line)["epoch"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert epochs == [0, 1, 2]
 
@@ -101,8 +101,11 @@ def test_corrupt_checkpoints_are_refused(ntu60_prepared, tmp_path, capsys):
     last = run / "checkpoint-last.pth"
     last.write_bytes(bytes(data))
     (run / "summary.json").unlink()  # as if killed before the end
-    assert main([*pretrain_argv(ntu60_prepared[0], run, "--set", "epochs=3"), "--resume"]) == 2
+    argv = pretrain_argv(ntu60_prepared[0], run, "--set", "epochs=2", "--set", "checkpoint_every=1")
+    assert main(argv) == 2  # the same command would continue the run: its checkpoint is refused
     assert "is corrupt" in one_line(capsys.readouterr().err)
+    assert main(pretrain_argv(ntu60_prepared[0], run, "--set", "epochs=3")) == 2  # another configuration
+    assert "holds a run of another configuration" in one_line(capsys.readouterr().err)
 
 
 def _arrays(path):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 
+from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.kinect import SDK_PARENT
 from mamp_bench.data.synthetic import builder
 from mamp_bench.data.synthetic.motion import Body, forward_kinematics
@@ -61,17 +63,29 @@ def test_pku_views_show_the_same_performance(tmp_path):
     assert "0002-L" in split[3] and "0002-L" not in split[1] and split[1].endswith(", ")
 
 
-def test_builder_caches(tmp_path, monkeypatch):
+def test_builder_caches_the_files_asked_for_compressed(tmp_path, monkeypatch):
     monkeypatch.setitem(builder.RECIPES, "pku2", builder.SyntheticRecipe("pku2", performances=3, actions_per_video=4))
-    folder = builder.synthetic_dir("pku2", tmp_path)
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "PKUv2_XSub.npz",
-        "PKUv2_XView.npz",
-        "PKUv2_manifest.json",
-        "recipe.json",
-    ]
+    path = builder.synthetic_file("pku2", "PKUv2_XSub.npz", tmp_path)
+    folder = path.parent
+    assert sorted(p.name for p in folder.iterdir()) == ["PKUv2_XSub.npz", "PKUv2_manifest.json", "recipe.json"]
     assert json.loads((folder / "recipe.json").read_text())["performances"] == 3
-    stamp = (folder / "PKUv2_XSub.npz").stat().st_mtime_ns
-    assert builder.synthetic_dir("pku2", tmp_path) == folder
-    assert (folder / "PKUv2_XSub.npz").stat().st_mtime_ns == stamp
+    with zipfile.ZipFile(path) as archive:  # the reference layout, in compressed members
+        assert {i.filename: i.compress_type for i in archive.infolist()}["x_train.npy"] == zipfile.ZIP_DEFLATED
+    with np.load(path) as arrays:
+        assert arrays["x_train"].shape[1:] == (300, 150) and arrays["x_train"].dtype == np.float32
+    assert SkeletonDataset(path, "train")[0][0].shape == (3, 120, 25, 2)
+    stamp = path.stat().st_mtime_ns
+    assert builder.synthetic_file("pku2", "PKUv2_XSub.npz", tmp_path) == path
+    assert path.stat().st_mtime_ns == stamp
+    assert builder.synthetic_file("pku2", "PKUv2_XView.npz", tmp_path).is_file()  # built when asked for
     assert [p.name for p in (tmp_path / "synthetic").iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_default_stand_in_takes_a_tenth_of_its_former_414_mb_and_keeps_every_clip():
+    from mamp_bench.data.specs import get_dataset
+
+    path = get_dataset("synthetic-ntu60").path()  # built once a test session (other tests use it too)
+    assert sum(f.stat().st_size for f in path.parent.iterdir()) < 414e6 / 10
+    train, test = SkeletonDataset(path, "train"), SkeletonDataset(path, "test")
+    assert (len(train), len(test)) == (622, 578)  # 20 clips of each of the 60 classes
+    assert set(train.labels.tolist()) == set(test.labels.tolist()) == set(range(60))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import shlex
 import sys
 import traceback
 
@@ -28,7 +30,11 @@ COMMANDS = (
     "verify",
     "extract-features",
     "convert-checkpoint",
+    "export-checkpoint",
+    "zoo",
 )
+
+VERBOSE_HELP = "show tracebacks and debug output"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,14 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark suite for self-supervised 3D skeleton action recognition (MAMP and baselines).",
     )
     parser.add_argument("--version", action="version", version=f"mamp-bench {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and debug output")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"mamp_bench.cli.cmd_{name.replace('-', '_')}").register(subparsers)
+    for command in subparsers.choices.values():  # also accepted after the command (SUPPRESS keeps a value given before)
+        command.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
+def continue_command(argv: list[str]) -> str:
+    """The command that continues an interrupted one: the same, without ``--restart`` (which would
+    discard the progress the interrupted one saved); under torchrun, with its launcher options."""
+    args = shlex.join(arg for arg in argv if arg != "--restart")
+    if os.environ.get("TORCHELASTIC_RUN_ID"):
+        return f"torchrun <the same torchrun options> -m mamp_bench {args}"
+    return f"mamp-bench {args}"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -58,6 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mamp-bench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mamp-bench: interrupted", file=sys.stderr)
+        print(f"mamp-bench: interrupted; continue with: {continue_command(argv)}", file=sys.stderr)
         return 130
     return int(result or 0)

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--data", required=True, help="prepared .npz (e.g. NTU60_XSub.npz)")
     parser.add_argument("--split", choices=("train", "test"), default="test")
-    parser.add_argument("--out", required=True, help=".npy file to write; labels go to <out>.labels.npy")
+    parser.add_argument(
+        "--out", required=True, help=".npy file to write; the labels go beside it (feats.npy -> feats.labels.npy)"
+    )
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workers", type=int, default=0)
@@ -45,9 +47,10 @@ def run(args: argparse.Namespace) -> int:
     dataset = SkeletonDataset(args.data, args.split, test_transform(encoder.config.frames))
     features, labels = encode_dataset(encoder, dataset, args.batch_size, device, args.workers)
     out = Path(args.out)
+    labels_path = out.with_suffix(".labels.npy")  # feats.npy -> feats.labels.npy, as the help says
     with atomic_write(out) as handle:
         np.save(handle, features.numpy())
-    with atomic_write(out.with_suffix(".labels.npy")) as handle:
+    with atomic_write(labels_path) as handle:
         np.save(handle, labels.numpy())
-    print(f"{out}: features {tuple(features.shape)} from {len(dataset)} {args.split} clips")
+    print(f"{out}: features {tuple(features.shape)} from {len(dataset)} {args.split} clips; labels {labels_path}")
     return 0

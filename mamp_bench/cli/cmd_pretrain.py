@@ -15,7 +15,8 @@ def register(subparsers) -> None:
             "Pretrain a registered method. --scale paper is the published recipe (400 epochs, batch 128); "
             "--scale smoke a small model for a few minutes on a CPU. Any setting can be overridden with "
             "--set key=value (pretraining keys such as epochs=100, or method keys such as method.mask_ratio=0.8, "
-            "method.encoder.depth=4). For several GPUs: torchrun --nproc_per_node=4 -m mamp_bench pretrain ..."
+            "method.encoder.depth=4). An interrupted run continues from its last epoch when the same command is run "
+            "again (--restart starts it over). For several GPUs: torchrun --nproc_per_node=4 -m mamp_bench pretrain ..."
         ),
     )
     add_common(parser)
@@ -26,8 +27,9 @@ def register(subparsers) -> None:
     parser.add_argument("--scale", default="smoke", choices=SCALES, help="recipe scale (default: smoke)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     parser.add_argument("--output-dir", help="run folder (default: runs/pretrain/<method>-<dataset>-<hash>)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
-    parser.add_argument("--restart", action="store_true", help="start an existing run over")
+    parser.add_argument(
+        "--restart", action="store_true", help="start the run over (by default an interrupted run continues)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -56,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     request = Request(args.method or METHODS.default(), dataset=args.dataset, scale=args.scale, seed=args.seed,
                       overrides=parse_set_args(args.set))  # fmt: skip
-    options = Options(data_root=args.data_root, runs_dir=args.runs_dir, device=args.device, resume=args.resume,
-                      force=args.restart, quiet=args.quiet, output_dir=args.output_dir, wait=args.wait,
+    options = Options(data_root=args.data_root, runs_dir=args.runs_dir, device=args.device, restart=args.restart,
+                      quiet=args.quiet, output_dir=args.output_dir, wait=args.wait,
                       allow_unverified=args.allow_unverified)  # fmt: skip
     pretrain(request, options)
     return 0

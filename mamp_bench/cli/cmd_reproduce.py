@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.errors import UserError
     from mamp_bench.pipeline import Options
     from mamp_bench.registry import METHODS
+    from mamp_bench.reproduce.datasets import missing_datasets, print_missing
     from mamp_bench.reproduce.executors import ExecutorConfig, execute
     from mamp_bench.reproduce.matrix import build_matrix
     from mamp_bench.reproduce.plan import make_plan, print_plan
@@ -83,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     device_kind = "cuda" if use_cuda else "cpu"
     plan = make_plan(jobs, args.scale, options, device_kind)
     print_plan(plan)
+    print_missing(missing_datasets(plan.jobs, args.data_root), args.data_root)
     if args.dry_run:
         return 0
     executor = ExecutorConfig(
@@ -94,6 +96,26 @@ def run(args: argparse.Namespace) -> int:
         echo(f"mamp-bench: {scan.describe_skipped()}")
     for path in write_tables(results_frame(scan.records), Path(results_root(args.results_dir)), args.scale):
         print(f"wrote {path}")
+    write_reproduction_figures(args)
     if failures:
         raise UserError(f"{len(failures)} job(s) failed: " + "; ".join(f"{j.describe()}: {e}" for j, e in failures[:5]))
     return 0
+
+
+def write_reproduction_figures(args: argparse.Namespace) -> None:
+    """The figures beside the tables (``<results>/figures``); nothing to draw is said, not an error."""
+    from pathlib import Path
+
+    from mamp_bench.console import echo
+    from mamp_bench.results.plots import write_figures
+    from mamp_bench.results.store import results_root
+    from mamp_bench.settings import runs_dir
+
+    figures = write_figures(runs_dir(args.runs_dir), args.results_dir, Path(results_root(args.results_dir)) / "figures",
+                            args.data_root)  # fmt: skip
+    for note in figures.notes:
+        echo(f"mamp-bench: {note}")
+    for path in figures.written:
+        print(f"wrote {path}")
+    if not figures.written:
+        echo("mamp-bench: no figures: no pretraining logs and no records to plot")

@@ -20,7 +20,8 @@ def register(subparsers) -> None:
             "Without --dataset the synthetic default is used (ntu60-xsub when it is prepared under the data "
             "root). --set key=value overrides protocol settings (epochs=5), pretraining settings "
             "(pretrain.epochs=20) or method settings (method.mask_ratio=0.8). Writes a result record into the "
-            "run folder and the results store and prints it."
+            "run folder and the results store and prints it. An interrupted run continues from its last epoch "
+            "when the same command is run again (--restart starts it over)."
         ),
     )
     add_common(parser)
@@ -35,7 +36,11 @@ def register(subparsers) -> None:
     parser.add_argument("--pretrain-seed", type=int, help="seed of the pretraining (default: --seed)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (repeatable)")
     parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted protocol run")
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="discard an unfinished run of this job (and its unfinished pretraining) instead of continuing it",
+    )
     parser.add_argument("--force", action="store_true", help="run again even if this job already has a record")
     parser.set_defaults(func=run)
 
@@ -58,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         overrides=parse_set_args(args.set),
     )
     options = Options(data_root=args.data_root, runs_dir=args.runs_dir, results_dir=args.results_dir,
-                      device=args.device, resume=args.resume, force=args.force, quiet=args.quiet, wait=args.wait,
+                      device=args.device, restart=args.restart, force=args.force, quiet=args.quiet, wait=args.wait,
                       allow_unverified=args.allow_unverified)  # fmt: skip
     record = run_protocol(request, options)
     if not args.quiet and int(os.environ.get("RANK", "0")) == 0:

@@ -7,12 +7,14 @@ label matrix (N, num_classes), float64 as the reference writes it.
   NTU-120 split never has to sit in memory twice; it writes to a temporary file and renames
   it at the end, so an interrupted preparation leaves no half-written ``.npz``.
 * ``open_npz_array`` memory-maps one member of an uncompressed archive (``np.load`` cannot
-  memory-map inside an ``.npz``: with ``mmap_mode`` it still reads the whole member).
+  memory-map inside an ``.npz``: with ``mmap_mode`` it still reads the whole member); a compressed
+  member is decompressed once per process and kept (read-only).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 import zipfile
@@ -114,7 +116,10 @@ def open_npz_array(path: str | os.PathLike[str], key: str, mmap: bool = True) ->
         except KeyError:
             found = ", ".join(n.removesuffix(".npy") for n in archive.namelist())
             raise DataFormatError(f"{path}: no array {key!r} (found: {found or 'nothing'})") from None
-        if not mmap or info.compress_type != zipfile.ZIP_STORED:
+        if info.compress_type != zipfile.ZIP_STORED:
+            stat = path.stat()
+            return _decompressed(str(path), key, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if not mmap:
             with archive.open(info) as member:
                 return npy_format.read_array(member, allow_pickle=False)
         with open(path, "rb") as handle:
@@ -134,3 +139,13 @@ def open_npz_array(path: str | os.PathLike[str], key: str, mmap: bool = True) ->
         if int(np.prod(shape)) == 0:
             return np.zeros(shape, dtype=dtype)
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
+@functools.lru_cache(maxsize=8)
+def _decompressed(path: str, key: str, inode: int, mtime_ns: int, size: int) -> np.ndarray:
+    """A compressed member (the synthetic stand-ins are stored so), decompressed once per process and
+    file version (inode, mtime and size are part of the key); read-only, as a memory map would be."""
+    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+        array = npy_format.read_array(member, allow_pickle=False)
+    array.flags.writeable = False
+    return array

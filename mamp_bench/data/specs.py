@@ -31,9 +31,9 @@ class DatasetSpec:
     def path(self, data_root: str | Path | None = None) -> Path:
         """The prepared ``.npz``; synthetic sets are built on first use."""
         if self.synthetic:
-            from mamp_bench.data.synthetic.builder import synthetic_dir
+            from mamp_bench.data.synthetic.builder import synthetic_file
 
-            return synthetic_dir(self.family) / self.filename
+            return synthetic_file(self.family, self.filename)
         root = settings.data_root(data_root)
         if root is None:
             raise UserError(

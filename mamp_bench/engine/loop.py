@@ -4,7 +4,8 @@ Epochs of steps over a sharded loader (the same global batches on 1 or N process
 per-iteration learning rate, an evaluation hook after every epoch, one JSON line per epoch (with
 the sha256 of the checkpoint written next, so a resume can verify it), ``checkpoint-last.pth``
 every epoch plus the numbered copies a task keeps, resume from the last checkpoint, a progress bar,
-and the fault points of the kill tests. A run supplies a ``TrainingTask``: its model and optimizer,
+metric logs (TensorBoard event files, and W&B on request: ``metric_logs.py``), and the fault points of
+the kill tests. A run supplies a ``TrainingTask``: its model and optimizer,
 what one step does, what to evaluate after an epoch and what else its checkpoints hold.
 """
 
@@ -22,6 +23,7 @@ from mamp_bench import faults
 from mamp_bench.checkpoints import checkpoint_bytes, load_checkpoint, load_into, save_checkpoint
 from mamp_bench.console import echo, progress_bar
 from mamp_bench.engine.distributed import Runtime
+from mamp_bench.engine.metric_logs import MetricLogs
 from mamp_bench.engine.optim import CosineSchedule, set_lr
 from mamp_bench.engine.runs import RunDir, Throughput
 from mamp_bench.engine.sampler import ReferenceSampler, ShardedSampler
@@ -93,16 +95,15 @@ def train_loop(
     runtime: Runtime,
     run: RunDir,
     *,
-    resume: bool,
     show: bool,
     allow_unverified: bool = False,
 ) -> None:
-    """Train ``task`` for ``settings.epochs`` (continuing from ``checkpoint-last.pth`` if ``resume``;
-    ``allow_unverified``: even when the log recorded no sha256 for it)."""
+    """Train ``task`` for ``settings.epochs``, continuing from ``checkpoint-last.pth`` when the run folder
+    has one (``allow_unverified``: even when the log recorded no sha256 for it)."""
     loader, sampler = sharded_loader(dataset, settings, runtime)
-    start = _resume(task, run, runtime, show, allow_unverified) if resume else 0
+    start = _resume(task, run, runtime, show, allow_unverified)
     steps = sampler.steps
-    with progress_bar(show) as bar:
+    with progress_bar(show) as bar, MetricLogs(run.path, start * steps, runtime.is_main) as logs:
         progress = bar.add_task(task.kind, total=max(1, (settings.epochs - start) * steps), status="")
         for epoch in range(start, settings.epochs):
             sampler.set_epoch(epoch)
@@ -122,6 +123,7 @@ def train_loop(
                     ) from None
                 task.after_step((epoch * steps + step + 1) / (settings.epochs * steps))
                 loss_sum += loss
+                logs.step(epoch * steps + step + 1, {"loss": loss, "lr": lr})
                 meter.add(len(y) * runtime.world_size)
                 bar.update(progress, advance=1, description=f"epoch {epoch + 1}/{settings.epochs}",
                            status=f"loss {loss:.4f} lr {lr:.2e} {meter.rate:.1f} clips/s")  # fmt: skip
@@ -129,6 +131,7 @@ def train_loop(
             record = {"epoch": epoch, "loss": runtime.mean(loss_sum / max(steps, 1)), "lr": lr,
                       "clips_per_s": meter.rate, "seconds": meter.seconds, **task.end_epoch(epoch)}  # fmt: skip
             if runtime.is_main:
+                logs.epoch((epoch + 1) * steps, record)
                 _checkpoint(task, run, record)
                 echo(f"epoch {epoch + 1}/{settings.epochs}  " + _describe(record), show and bar.disable)
             runtime.barrier()
@@ -176,7 +179,7 @@ def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool, allow
     start = int(state["epoch"]) + 1
     if runtime.is_main:
         run.truncate_log(start - 1)
-    echo(f"resuming {run.path} after epoch {start - 1}", show)
+    echo(f"resuming {run.path} after epoch {start - 1} (--restart starts it over)", show)
     return start
 
 

@@ -33,6 +33,7 @@ from mamp_bench.engine.distributed import Runtime, init_runtime
 from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.hardware import bf16_support
 from mamp_bench.engine.loop import LoopSettings, TrainingTask, train_loop
+from mamp_bench.engine.metric_logs import EVENTS_GLOB
 from mamp_bench.engine.optim import CosineSchedule, make_adamw, weight_decay_groups
 from mamp_bench.engine.runs import RunDir, environment
 from mamp_bench.engine.step import pretrain_step
@@ -172,20 +173,22 @@ def pretrain(
     data_root: str | None = None,
     runs_root: str | None = None,
     output_dir: str | os.PathLike[str] | None = None,
-    resume: bool = False,
     restart: bool = False,
     device: str = "auto",
     quiet: bool = False,
     wait: bool = False,
     allow_unverified: bool = False,
 ) -> Path:
-    """Run (or finish, or reuse) a pretraining; returns its folder. Rank 0 writes the files and holds
-    the folder's lock (``wait``: wait for another process that holds it)."""
+    """Run, continue (from the last epoch of an unfinished run of the same configuration) or reuse a
+    pretraining; ``restart`` starts it over. Returns its folder. Rank 0 writes the files and holds the
+    folder's lock (``wait``: wait for another process that holds it)."""
     config = job.config
     config.validate()
     runtime = init_runtime(device)
     run = RunDir(output_dir or job.folder(runs_root))
     show = runtime.is_main and not quiet
+    if not restart:
+        run.check_config_hash(job.digest)
     if run.finished and not restart:
         echo(f"pretraining already finished: {run.path}", show)
         return run.path
@@ -198,22 +201,19 @@ def pretrain(
         if run.finished and not restart:  # another process finished it while this one waited
             echo(f"pretraining already finished: {run.path}", show)
         else:
-            _train(job, dataset, run, runtime, resume=resume and not restart, restart=restart, show=show,
-                   allow_unverified=allow_unverified)  # fmt: skip
+            _train(job, dataset, run, runtime, restart=restart, show=show, allow_unverified=allow_unverified)
     runtime.barrier()
     return run.path
 
 
-def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, resume: bool, restart: bool,
-           show: bool, allow_unverified: bool) -> None:  # fmt: skip
+def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, restart: bool, show: bool,
+           allow_unverified: bool) -> None:  # fmt: skip
     config = job.config
-    if (run.path / "checkpoint-last.pth").exists() and not (resume or restart):
-        raise UserError(f"an unfinished pretraining exists in {run.path}; pass --resume to continue it or --restart")
     if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
         echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
-    if runtime.is_main and not (resume and (run.path / "checkpoint-last.pth").exists()):
+    if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
         _start_fresh(run, job, runtime, restart)
     schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
     workers = config.workers if config.workers >= 0 else default_workers(runtime.device)
@@ -221,7 +221,7 @@ def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Run
     echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
          f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
          show)  # fmt: skip
-    train_loop(task, dataset, settings, runtime, run, resume=resume, show=show, allow_unverified=allow_unverified)
+    train_loop(task, dataset, settings, runtime, run, show=show, allow_unverified=allow_unverified)
     if runtime.is_main:
         _finish(run, job, show)
 
@@ -229,7 +229,7 @@ def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Run
 def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool) -> None:
     if restart:
         for old in run.path.glob("*"):
-            if old.name in ("log.jsonl", "summary.json") or old.suffix == ".pth":
+            if old.name in ("log.jsonl", "summary.json") or old.suffix == ".pth" or old.match(EVENTS_GLOB):
                 old.unlink()
     run.write_config({**job.spec(), "config_hash": job.digest, "environment": environment(runtime)})
 

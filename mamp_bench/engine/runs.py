@@ -86,6 +86,17 @@ class RunDir:
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.path / "config.json", config)
 
+    def check_config_hash(self, digest: str) -> None:
+        """Refuse to continue or reuse a folder whose run has another configuration than ``digest``."""
+        try:
+            recorded = json.loads((self.path / "config.json").read_text()).get("config_hash")
+        except (OSError, ValueError, AttributeError):
+            return  # nothing recorded yet
+        started = self.finished or (self.path / "checkpoint-last.pth").exists()
+        if started and recorded is not None and recorded != digest:
+            raise UserError(f"{self.path} holds a run of another configuration (hash {recorded}, this one {digest}): "
+                            "pass --restart to discard it, or choose another folder")  # fmt: skip
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / "summary.json", summary)
 

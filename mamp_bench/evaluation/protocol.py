@@ -40,7 +40,6 @@ class ProtocolContext:
     runtime: Runtime
     run: RunDir
     seed: int
-    resume: bool = False
     show: bool = True
     allow_unverified: bool = False  # resume from a checkpoint whose sha256 was never recorded
     extras: dict[str, Any] = field(default_factory=dict)  # written into the record (e.g. the subset)

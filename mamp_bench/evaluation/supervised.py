@@ -104,9 +104,9 @@ class SupervisedTask(TrainingTask):
 
 
 def fit(task: SupervisedTask, train_set: Dataset, settings: LoopSettings, ctx: ProtocolContext) -> History:
-    """Train and evaluate every epoch; the history (restored whole when resumed after the last epoch)."""
-    train_loop(task, train_set, settings, ctx.runtime, ctx.run, resume=ctx.resume, show=ctx.show,
-               allow_unverified=ctx.allow_unverified)  # fmt: skip
+    """Train and evaluate every epoch (continuing an interrupted run); the history (restored whole when
+    resumed after the last epoch)."""
+    train_loop(task, train_set, settings, ctx.runtime, ctx.run, show=ctx.show, allow_unverified=ctx.allow_unverified)
     return task.history
 
 

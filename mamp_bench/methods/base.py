@@ -11,6 +11,7 @@ matrix takes it, and its ablation row and sweeps. Methods with a momentum (EMA) 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -87,6 +88,12 @@ class PretrainMethod(nn.Module):
     def default_config(cls, family: str = "ntu60") -> Any:
         """The paper's configuration for a dataset family (NTU-60's when unknown)."""
         return cls.resolve_config(family)
+
+    @classmethod
+    def objective(cls, config: Mapping[str, Any]) -> str:
+        """The quantity its loss measures, from its configuration (as ``config.json`` stores it): runs
+        with the same objective share a loss plot's panel, others never do. Default: its own name."""
+        return cls.name
 
     def forward(self, x: torch.Tensor, seeds: torch.Tensor | None = None) -> PretrainOutput:
         """Clips (N, C, T, V, M) and optional per-sample seeds (N,) int64 -> loss first."""

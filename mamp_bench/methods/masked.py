@@ -14,6 +14,7 @@ decoder that re-inserts mask tokens and predicts every token. A method supplies 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +139,14 @@ class MaskedPrediction(MaskedMethod):
 
     def make_target(self, seq: torch.Tensor) -> torch.Tensor:
         return self.target(seq)  # (NM, L, t_patch * C)
+
+    @classmethod
+    def objective(cls, config: Mapping[str, Any]) -> str:
+        """The configured target and its normalisation under a mean squared error; a subclass that
+        replaces the target or the loss measures something else (its own name, unless it says)."""
+        if cls.make_target is not MaskedPrediction.make_target or cls.loss is not MaskedPrediction.loss:
+            return super().objective(config)
+        return f"masked {config.get('target', 'motion')}, {config.get('target_norm', 'patch')}-normalised (MSE)"
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return masked_mse(pred, target, mask)

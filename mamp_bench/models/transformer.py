@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mamp_bench.errors import UserError
+
 
 @dataclass
 class EncoderConfig:
@@ -164,10 +166,22 @@ class SkeletonEncoder(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Person sequences (NM, T, V, C) -> tokens with positions (NM, TP*VP, D)."""
+        self.check_input(x)
         x = self.joints_embed(x)  # (NM, TP, VP, D)
         NM, TP, VP, D = x.shape
         x = x + self.pos_embed[:, :, :VP] + self.temp_embed[:, :TP]
         return x.reshape(NM, TP * VP, D)
+
+    def check_input(self, seq: torch.Tensor) -> None:
+        """One line naming the expected clip shape when person sequences (NM, T, V, C) do not fit."""
+        c = self.config
+        if tuple(seq.shape[1:]) != (c.frames, c.joints, c.in_channels):  # (NM, T, V, C), from forward or a method
+            got = f"person sequences of shape {tuple(seq.shape)}"
+            if seq.ndim == 4:
+                got = f"{seq.shape[1]} frames, {seq.shape[2]} joints, {seq.shape[3]} channels"
+            raise UserError(f"this encoder takes clips of shape (N, {c.in_channels}, {c.frames}, {c.joints}, M) "
+                            f"(a {c.frames}-frame window), got {got}: crop or resample the clips to "
+                            f"{c.frames} frames")  # fmt: skip
 
     def blocks_and_norm(self, tokens: torch.Tensor) -> torch.Tensor:
         """(NM, L, D) -> (NM, L, D) through every block and the final LayerNorm."""
@@ -177,6 +191,10 @@ class SkeletonEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Clips (N, C, T, V, M) -> features (N, M, TP, VP, D), all tokens, no masking."""
+        if x.ndim != 5:
+            c = self.config
+            raise UserError(f"this encoder takes clips of shape (N, {c.in_channels}, {c.frames}, {c.joints}, M), "
+                            f"got a {x.ndim}-dimensional input {tuple(x.shape)}")  # fmt: skip
         N, _, _, _, M = x.shape
         TP, VP = self.config.grid
         tokens = self.blocks_and_norm(self.embed(to_person_sequences(x)))

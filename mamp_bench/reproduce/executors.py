@@ -31,7 +31,7 @@ class ExecutorConfig:
 
 
 def run_job(kind: str, request: pipeline.Request, options: pipeline.Options) -> None:
-    """One job through the pipeline (resuming whatever an interrupted attempt left)."""
+    """One job through the pipeline (which continues whatever an interrupted attempt left)."""
     if kind == "pretrain":
         pipeline.pretrain(request, options)
     else:
@@ -54,7 +54,7 @@ def run_stage(jobs: list[Job], options: pipeline.Options, config: ExecutorConfig
     """Run the jobs of one stage (they do not depend on each other); return (job, error or None)."""
     if not jobs:
         return []
-    options = pipeline.Options(**{**vars(options), "resume": True, "quiet": True})
+    options = pipeline.Options(**{**vars(options), "quiet": True})
     if config.kind in ("inprocess", "torchrun"):
         results = []
         for i, job in enumerate(jobs, 1):
@@ -85,7 +85,7 @@ def _run_here(job: Job, options: pipeline.Options, config: ExecutorConfig) -> st
 
 def option_arguments(job: Job, options: pipeline.Options) -> list[str]:
     """The where-and-how options of a job's command line."""
-    args = ["--device", options.device, "--quiet", "--resume"]
+    args = ["--device", options.device, "--quiet"]
     pairs = [("--data-root", options.data_root), ("--runs-dir", options.runs_dir)]
     if job.kind == "run":  # the results store is the protocols' business
         pairs.append(("--results-dir", options.results_dir))

@@ -59,7 +59,8 @@ class Job:
         r = self.request
         extra = ",".join(f"{k}={v}" for k, v in r.overrides.items() if not k.startswith("workers"))
         source = f" from {r.source}" if r.source else ""
-        return f"{r.protocol or 'pretrain'} {r.method} {r.dataset}{source} s{r.seed}" + (f" [{extra}]" if extra else "")
+        # parentheses, not brackets: the printed plan is rich text, where [key=value] would be read as markup
+        return f"{r.protocol or 'pretrain'} {r.method} {r.dataset}{source} s{r.seed}" + (f" ({extra})" if extra else "")
 
 
 def groups() -> list[str]:

@@ -4,6 +4,7 @@ Layout (browsable)::
 
     <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.json
     <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.predictions.npz
+    <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.log.csv   (one row per epoch)
 
 A record is identified by its configuration hash and seed, so its location follows from its
 content and a re-run of the same job is recognised. Reading the store counts each (configuration,
@@ -15,7 +16,9 @@ two writers both land and the store stays readable.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -71,12 +74,17 @@ class ResultsStore:
     def predictions_path(self, record: dict[str, Any]) -> Path:
         return self.path_for(record).with_suffix(".predictions.npz")
 
-    def write(self, record: dict[str, Any], predictions: bytes | None = None) -> dict[str, Any]:
-        """Write the predictions (if any), then the record naming their sha256; the stored record."""
-        if predictions is not None:
-            write_bytes(self.predictions_path(record), predictions)
-            record = {**record, "predictions": {"file": self.predictions_path(record).name,
-                                                "sha256": hashlib.sha256(predictions).hexdigest()}}  # fmt: skip
+    def log_path(self, record: dict[str, Any]) -> Path:
+        return self.path_for(record).with_suffix(".log.csv")
+
+    def write(self, record: dict[str, Any], predictions: bytes | None = None, log: bytes | None = None) -> dict:
+        """Write the predictions and the per-epoch log (if any), then the record naming their sha256s;
+        the stored record."""
+        for key, data, path in (("predictions", predictions, self.predictions_path(record)),
+                                ("log", log, self.log_path(record))):  # fmt: skip
+            if data is not None:
+                write_bytes(path, data)
+                record = {**record, key: {"file": path.name, "sha256": hashlib.sha256(data).hexdigest()}}
         record = {**record, "checksum": record_checksum(record)}
         write_json(self.path_for(record), record)
         return record
@@ -119,3 +127,16 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
     if missing:
         return None, f"unreadable: no {', '.join(missing)}"
     return record, ""
+
+
+def epoch_log_csv(epochs: list[dict[str, Any]]) -> bytes:
+    """A run's per-epoch log (``log.jsonl`` lines) as CSV: one row per epoch, one column per quantity
+    (loss, lr, throughput, test accuracy), for spreadsheets and ``pandas.read_csv``."""
+    columns: list[str] = []
+    for row in epochs:
+        columns += [key for key in row if key not in columns and key != "checkpoint_sha256"]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(epochs)
+    return out.getvalue().encode()

@@ -46,6 +46,11 @@ def verify_record(store: ResultsStore, record: dict[str, Any]) -> tuple[list[str
     if hashlib.sha256(data).hexdigest() != entry["sha256"]:
         return [f"{path}: {data_path.name} is not the file the record was written with (sha256 differs)"], []
     problems = [f"{path}: {message}" for message in _metric_mismatches(record["metrics"], Predictions.from_bytes(data))]
+    log = record.get("log")
+    if log and not (
+        path.with_name(log["file"]).is_file() and sha256_file(path.with_name(log["file"])) == log["sha256"]
+    ):
+        problems.append(f"{path}: its per-epoch log {log['file']} is missing or not the file it was written with")
     notes: list[str] = []
     checkpoint, digest = record.get("encoder", {}).get("checkpoint"), record.get("encoder", {}).get("checkpoint_sha256")
     if checkpoint and digest:

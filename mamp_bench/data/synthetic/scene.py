@@ -22,6 +22,7 @@ class Difficulty:
     tempo_jitter: float = 0.25  # clip tempo ~ U(1 - j, 1 + j)
     amplitude_jitter: float = 0.25  # clip amplitude ~ U(1 - j, 1 + j)
     idle: int = 20  # up to this many still frames before and after the action
+    frame_step: int = 1  # keep every n-th rendered frame (rendered at 30 frames/s; 2: recorded at 15 frames/s)
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def render_clip(
     curves = [add_idle(c, before, after) + _fidget(rng, len(c) + before + after, difficulty.fidget) for c in curves]
     world = place_actors(program, bodies, curves, facing)
     cam = camera.to_camera(add_noise(world.joints, rng, difficulty.noise))
-    return RenderedClip(cam, camera.rotation() @ world.rotations)
+    step = difficulty.frame_step
+    return RenderedClip(cam[:, ::step], camera.rotation() @ world.rotations[:, ::step])
 
 
 def matrix_to_quaternion(rot: np.ndarray) -> np.ndarray:
