@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mamp_bench.errors import UserError
+from mamp_bench.engine.runs import RunDir
+from mamp_bench.errors import DataFormatError, UserError
+from mamp_bench.fileio import read_json
 
 
 def _pyplot():
@@ -38,9 +40,14 @@ def plot_pretraining_losses(runs_dir: Path, out: Path) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours: dict[str, str] = {}
     for log in runs:
-        config = json.loads((log.parent / "config.json").read_text()) if (log.parent / "config.json").exists() else {}
-        method = config.get("method", log.parent.name.split("-")[0])
-        epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        run = RunDir(log.parent)
+        try:
+            config_path = log.parent / "config.json"
+            config = read_json(config_path, "run configuration") if os.path.lexists(config_path) else {}
+            epochs = [e for e in run.log_records() if isinstance(e.get("loss"), (int, float))]
+        except DataFormatError:  # not a regular file, or not JSON: not a run this suite wrote
+            continue
+        method = config.get("method", log.parent.name.split("-")[0]) if isinstance(config, dict) else "?"
         if not epochs:
             continue
         colour = colours.setdefault(method, f"C{len(colours) % 10}")

@@ -17,7 +17,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mamp_bench.fileio import write_json
+from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import read_json, write_json
 
 RESULTS_ENV = "MAMP_BENCH_RESULTS"
 
@@ -69,19 +70,23 @@ class ResultsStore:
         bad = []
         for path in sorted((self.root / "records").rglob("*.json")):
             try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
+                record = read_json(path, "result record")
+            except DataFormatError as exc:
                 bad.append((path, f"unreadable: {exc}"))
                 continue
-            if record.get("checksum") != record_checksum(record):
+            if not isinstance(record, dict) or record.get("checksum") != record_checksum(record):
                 bad.append((path, "checksum mismatch"))
         return bad
 
 
 def read_record(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``, or None when there is none: missing, not a regular file (a FIFO would
+    hang a plain read), not JSON, or not matching its checksum."""
+    if not os.path.lexists(path):
+        return None
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+        record = read_json(path, "result record")
+    except DataFormatError:
         return None
     if not isinstance(record, dict) or record.get("checksum") != record_checksum(record):
         return None
