@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from mamp_bench.config import config_hash, to_dict
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, config_hash, require, to_dict
 from mamp_bench.console import echo
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import get_dataset
@@ -34,7 +34,9 @@ from mamp_bench.engine.runs import RunDir, environment
 from mamp_bench.engine.step import pretrain_step
 from mamp_bench.errors import UserError
 from mamp_bench.methods.base import PretrainMethod
+from mamp_bench.models.transformer import MAX_CLIP_FRAMES
 from mamp_bench.registry import METHODS
+from mamp_bench.seeding import seed_check
 from mamp_bench.settings import runs_dir
 
 
@@ -61,24 +63,24 @@ class PretrainConfig:
     compile: bool = False  # torch.compile the method
 
     def validate(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+        require(self, [
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs}"),
             (0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (0 <= self.min_lr <= self.lr, f"min_lr must be in [0, lr], got {self.min_lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)"),
             (self.amp in ("none", "bf16"), f"amp must be 'none' or 'bf16', got {self.amp!r}"),
-            (self.window % 4 == 0 and self.window > 0, f"window must be a positive multiple of 4, got {self.window}"),
+            (4 <= self.window <= MAX_CLIP_FRAMES and self.window % 4 == 0,
+             f"window must be a multiple of 4 in [4, {MAX_CLIP_FRAMES}] (a prepared clip's length), "
+             f"got {self.window}"),
+            seed_check(self.seed),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
-            (self.workers >= -1, "workers must be >= 0, or -1 for automatic"),
+            (-1 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], or -1 for automatic"),
             (self.max_clips >= 0, "max_clips must be >= 0"),
             (self.micro_batch >= -1, "micro_batch must be -1 (auto), 0 (off) or a positive chunk size"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        ])  # fmt: skip
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
     RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch")
@@ -162,10 +164,10 @@ def pretrain(
     config = job.config
     config.validate()
     runtime = init_runtime(device)
+    _check_compile(job, runtime)
     run = RunDir(output_dir or job.folder(runs_root))
     show = runtime.is_main and not quiet
-    if run.finished and not restart:
-        echo(f"pretraining already finished: {run.path}", show)
+    if _already_finished(run, resume, restart, runtime.is_main, show):
         return run.path
     if (run.path / "checkpoint-last.pth").exists() and not (resume or restart):
         raise UserError(f"an unfinished pretraining exists in {run.path}; pass --resume to continue it or --restart")
@@ -176,22 +178,57 @@ def pretrain(
         raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
-    if runtime.is_main and (restart or not resume or not (run.path / "checkpoint-last.pth").exists()):
-        _start_fresh(run, job, runtime, restart)
-    workers = (
-        config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0)
-    )
-    settings = LoopSettings(config.epochs, config.batch_size,
-                            CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs),
-                            config.seed, workers)  # fmt: skip
-    echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
-         f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
-         show)  # fmt: skip
-    train_loop(task, dataset, settings, runtime, run, resume=resume and not restart, show=show)
+    created = not run.path.exists()
+    try:
+        if runtime.is_main and (restart or not resume or not (run.path / "checkpoint-last.pth").exists()):
+            _start_fresh(run, job, runtime, restart)
+        echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
+             f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> "
+             f"{run.path}", show)  # fmt: skip
+        train_loop(task, dataset, _loop_settings(config, runtime), runtime, run, resume=resume and not restart,
+                   show=show)  # fmt: skip
+    except BaseException:
+        if runtime.is_main:  # a failure before the first epoch was saved leaves no folder with only config.json
+            run.discard_if_unstarted(created)
+        raise
     if runtime.is_main:
         _finish(run, job, show)
     runtime.barrier()
     return run.path
+
+
+def _check_compile(job: PretrainJob, runtime: Runtime) -> None:
+    """One line instead of a crash: torch.compile's CPU backend aborts the process ("free(): invalid size",
+    seen with torch 2.13) on the data-dependent shapes of ``skip_empty_persons``."""
+    if job.config.compile and runtime.device.type == "cpu" and getattr(job.method_config, "skip_empty_persons", 0):
+        raise UserError("compile=true with method.skip_empty_persons=true aborts torch.compile on a CPU; "
+                        "set method.skip_empty_persons=false")  # fmt: skip
+
+
+def _loop_settings(config: PretrainConfig, runtime: Runtime) -> LoopSettings:
+    workers = (
+        config.workers if config.workers >= 0 else (min(8, os.cpu_count() or 1) if runtime.device.type == "cuda" else 0)
+    )
+    schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
+    return LoopSettings(config.epochs, config.batch_size, schedule, config.seed, workers)
+
+
+def _already_finished(run: RunDir, resume: bool, restart: bool, is_main: bool, show: bool) -> bool:
+    """Whether the run has finished: its summary says so and every file it names exists and verifies. A
+    summary that claims more than exists (a final checkpoint lost when the disk filled) is not trusted:
+    with ``resume`` it is removed and the resume repairs the run; without, one line says what is wrong."""
+    summary = run.summary()
+    if restart or not (summary and summary.get("finished")):
+        return False
+    problem = run.unverified(summary)
+    if problem is None:
+        echo(f"pretraining already finished: {run.path}", show)
+        return True
+    if not resume:
+        raise UserError(f"{run.path} is marked finished, but {problem}; pass --resume to repair it, or --restart")
+    if is_main:
+        (run.path / "summary.json").unlink()
+    return False
 
 
 def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool) -> None:
@@ -203,8 +240,10 @@ def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool)
 
 
 def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:
-    records = run.log_records()
+    """The summary, written only once the final checkpoint it names verifies against its epoch's log line."""
     epochs = job.config.epochs
+    run.verify(run.path / f"checkpoint-{epochs - 1}.pth", epoch=epochs - 1)
+    records = run.log_records()
     run.write_summary({"finished": True, "final_checkpoint": f"checkpoint-{epochs - 1}.pth", "epochs": epochs,
                        "final_loss": records[-1]["loss"] if records else None,
                        "first_loss": records[0]["loss"] if records else None, "config_hash": job.digest})  # fmt: skip
@@ -217,5 +256,7 @@ def finished_checkpoint(run_path: Path) -> tuple[Path, str]:
     """(path, sha256) of the final checkpoint of a finished pretraining, checked against the
     sha256 recorded when it was written."""
     run = RunDir(run_path)
-    path = run_path / (run.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")
-    return path, run.verify(path)
+    summary = run.summary() or {}
+    path = run_path / summary.get("final_checkpoint", "checkpoint-last.pth")
+    epoch = int(summary["epochs"]) - 1 if "final_checkpoint" in summary and "epochs" in summary else None
+    return path, run.verify(path, epoch=epoch)

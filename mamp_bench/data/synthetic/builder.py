@@ -49,6 +49,11 @@ RECIPES = {
 }
 
 
+def is_built(family: str, root: Path | None = None) -> bool:
+    """Whether the synthetic set of ``family`` is already in the cache (so nothing will be written there)."""
+    return ((root or cache_dir()) / "synthetic" / RECIPES[family].key / "recipe.json").is_file()
+
+
 def synthetic_dir(family: str, root: Path | None = None) -> Path:
     """Folder holding the prepared synthetic ``.npz`` files of one family, built if needed."""
     recipe = RECIPES[family]
