@@ -264,6 +264,14 @@ def test_a_file_where_a_folder_should_be_is_one_line(ntu60_prepared, tmp_path, c
     assert "is not a folder" in one_line(capsys.readouterr().err)
 
 
+def test_extract_features_checks_its_output_folder_before_encoding(ntu60_prepared, tmp_path, capsys):
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["extract-features", "--checkpoint", str(tiny_checkpoint_file(tmp_path)), "--data",
+            str(ntu60_prepared[0] / "NTU60_XSub.npz"), "--out", str(tmp_path / "file" / "features.npy")]  # fmt: skip
+    assert main(argv) == 2
+    assert "is not a folder" in one_line(capsys.readouterr().err)
+
+
 def test_a_failure_before_the_first_epoch_leaves_no_run_folder(ntu60_prepared, tiny_checkpoint, tmp_path, capsys):
     protocol = run_argv(ntu60_prepared[0], tmp_path, "--protocol", "linear", "--checkpoint", str(tiny_checkpoint),
                         "--set", "batch_size=16", "--set", "lr=1e38", "--set", "epochs=2")  # fmt: skip
