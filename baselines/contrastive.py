@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mamp_bench.errors import UserError
+from mamp_bench.config import MAX_WIDTH, require
 from mamp_bench.methods.base import PretrainOutput
 from mamp_bench.methods.momentum import MomentumMethod, momentum_copy
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder, to_person_sequences
@@ -43,10 +43,21 @@ class SkeletonCLRConfig:
     skip_empty_persons: bool = False
 
     def validate(self) -> None:
-        if self.queue_size < 1 or self.temperature <= 0:
-            raise UserError("queue_size must be >= 1 and temperature positive")
-        if not 0 <= self.temporal_padding < self.encoder.frames:
-            raise UserError("temporal_padding must be in [0, frames)")
+        self.encoder.validate()
+        require(self, [
+            (1 <= self.projection_dim <= MAX_WIDTH,
+             f"projection_dim must be in [1, {MAX_WIDTH}], got {self.projection_dim}"),
+            (1 <= self.queue_size <= MAX_QUEUE, f"queue_size must be in [1, {MAX_QUEUE}], got {self.queue_size}"),
+            (0 <= self.momentum <= 1, f"momentum must be in [0, 1], got {self.momentum}"),
+            (self.temperature > 0, f"temperature must be positive, got {self.temperature}"),
+            (self.shear >= 0, f"shear must be >= 0, got {self.shear}"),
+            (0 <= self.temporal_padding < self.encoder.frames,
+             f"temporal_padding must be in [0, frames), got {self.temporal_padding}"),
+        ])  # fmt: skip
+
+
+#: the largest negative queue: 16 times MoCo's 65,536 (the reference's 32,768 is the default)
+MAX_QUEUE = 1 << 20
 
 
 def augment(x: torch.Tensor, seeds: torch.Tensor, view: int, shear: float, padding: int) -> torch.Tensor:

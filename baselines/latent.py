@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from mamp_bench.errors import UserError
+from mamp_bench.config import require
 from mamp_bench.methods.masked import MaskedConfig, MaskedMethod
 from mamp_bench.methods.momentum import MomentumMethod, momentum_copy
 from mamp_bench.registry import METHODS
@@ -35,8 +35,12 @@ class LatentConfig(MaskedConfig):
 
     def validate(self) -> None:
         super().validate()
-        if not 0 <= self.momentum <= 1:
-            raise UserError(f"momentum must be in [0, 1], got {self.momentum}")
+        require(self, [
+            (0 <= self.momentum <= 1, f"momentum must be in [0, 1], got {self.momentum}"),
+            (self.teacher_temperature > 0, f"teacher_temperature must be positive, got {self.teacher_temperature}"),
+            (self.student_temperature > 0, f"student_temperature must be positive, got {self.student_temperature}"),
+            (0 <= self.center_momentum <= 1, f"center_momentum must be in [0, 1], got {self.center_momentum}"),
+        ])  # fmt: skip
 
 
 @METHODS.register("latent")

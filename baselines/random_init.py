@@ -18,6 +18,9 @@ from mamp_bench.registry import METHODS
 class RandomInitConfig:
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
 
+    def validate(self) -> None:
+        self.encoder.validate()
+
 
 @METHODS.register("random-init")
 class RandomInit(PretrainMethod):

@@ -24,11 +24,15 @@ import torch
 
 from mamp_bench.config import from_dict
 from mamp_bench.errors import UserError
-from mamp_bench.fileio import write_bytes
+from mamp_bench.fileio import read_regular, write_bytes
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 
 SUITE_FORMAT = "mamp-bench"
 FORMAT_VERSION = 1
+#: Size bound of a checkpoint: the paper's MAMP (8.8 million parameters with its decoder) with its AdamW
+#: state is 105 MB; a billion-parameter model with AdamW state in float32 (weights and two moments)
+#: is 12 GB, two orders of magnitude beyond any skeleton model; 16 GiB.
+MAX_CHECKPOINT_BYTES = 16 << 30
 
 
 def checkpoint_bytes(payload: dict[str, Any]) -> bytes:
@@ -49,9 +53,7 @@ def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
-    if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist")
-    data = path.read_bytes()
+    data = read_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint")
     if not data:
         raise UserError(f"checkpoint {path} is empty")
     try:
@@ -248,6 +250,7 @@ def load_encoder(
         config = from_dict(EncoderConfig, ckpt["method_config"]["encoder"])
     if config is None:
         config = from_dict(EncoderConfig, inferred_method_config(ckpt)["encoder"])
+    config.validate()  # a checkpoint's configuration is input too
     encoder = SkeletonEncoder(config)
     load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
     return encoder.eval()

@@ -2,7 +2,10 @@
 
 Every run's configuration is a dataclass (nested dataclasses allowed). Overrides name a field by
 its dotted path (``encoder.depth=4``); an unknown key, a value of the wrong type or an invalid
-value fails before any work starts, with the valid keys in the message.
+value fails before any work starts, with the valid keys in the message. Whatever the source (``--set``
+text, a TOML recipe, the Python API, a checkpoint), a number must be finite: NaN and infinities are
+refused here, at the root, and ``require`` writes range checks as conditions that must hold, so that
+NaN, which fails every comparison, fails them too.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Mapping
@@ -35,7 +39,10 @@ def from_dict(cls: type[C], data: dict[str, Any]) -> C:
     values = {}
     for name, value in data.items():
         kind = _dataclass_type(hints[name])
-        values[name] = from_dict(kind, value) if kind is not None and isinstance(value, dict) else value
+        if kind is not None and isinstance(value, dict):
+            values[name] = from_dict(kind, value)
+            continue
+        values[name] = check_value(value, hints[name], name)
         if isinstance(values[name], list) and _origin(hints[name]) is tuple:
             values[name] = tuple(values[name])
     return cls(**values)
@@ -89,9 +96,12 @@ def parse_value(text: str, hint: Any, key: str) -> Any:
         raise UserError(f"{key}={text!r}: expected true or false")
     if hint in (int, float):
         try:
-            return hint(text) if hint is float else int(text)
+            value = hint(text) if hint is float else int(text)
         except ValueError:
             raise UserError(f"{key}={text!r}: expected {hint.__name__}") from None
+        if not math.isfinite(value):  # nan, inf, 1e999: no setting of the suite takes one
+            raise UserError(f"{key}={text!r}: expected a finite number")
+        return value
     if hint is str or hint is Any:
         return text
     raise UserError(f"{key}: cannot be set from the command line")
@@ -120,9 +130,63 @@ def _set(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
     hint = hints[name]
     if isinstance(value, str):
         value = parse_value(value, hint, full_key)
-    elif hint is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
+    else:
+        value = check_value(value, hint, full_key)
+        if hint is float and isinstance(value, int):
+            value = float(value)
     return dataclasses.replace(obj, **{name: value})
+
+
+def check_value(value: Any, hint: Any, key: str) -> Any:
+    """``value`` if it fits the field type ``hint`` (an int for a float field is fine, a bool for an int
+    field is not) and, if a number, is finite; ``UserError`` otherwise."""
+    items = value if isinstance(value, (list, tuple)) else (value,)
+    if any(isinstance(item, float) and not math.isfinite(item) for item in items):
+        raise UserError(f"{key}={value}: expected a finite number")
+    if hint is Any or _fits(value, hint):
+        return value
+    raise UserError(f"{key}={value!r}: expected {getattr(hint, '__name__', hint)}, got {type(value).__name__}")
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(item, args[0] if args else Any) for item in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return not isinstance(hint, type) or isinstance(value, hint)
+
+
+#: Upper bounds of counts and sizes: far beyond every recipe (the paper: 400 epochs, batch 256, width 256, 8
+#: blocks, 9 million parameters), they refuse before any work the values that would never finish or would
+#: exhaust memory before the first step.
+MAX_EPOCHS = 100_000
+MAX_BATCH = 1 << 20  # more clips than any split holds (NTU-120: 114,480 in all)
+MAX_WORKERS = 256
+MAX_WIDTH = 8_192
+MAX_DEPTH = 128
+MAX_PARAMETERS = 1_000_000_000
+
+
+def require(config: Any, checks: list[tuple[bool, str]], prefix: str = "") -> None:
+    """``UserError`` (one line) unless every float field of ``config`` is finite and every condition holds.
+
+    Write each condition as what must be true (``x > 0``, never ``x <= 0`` for the error): NaN, which
+    compares false with everything, then fails it.
+    """
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UserError(f"{prefix}{f.name} must be a finite number, got {value}")
+    for ok, message in checks:
+        if not ok:
+            raise UserError(f"{prefix}{message}")
 
 
 def parse_set_args(pairs: list[str] | None) -> dict[str, str]:

@@ -17,3 +17,8 @@ class DataFormatError(UserError):
 class StorageError(UserError):
     """Writing a file failed (disk full, no permission, read-only file system); nothing was
     half-written and the previous version of the file, if any, is intact."""
+
+
+class NonFiniteValue(UserError):
+    """A NaN or infinite number where a feature, a prediction, a loss or a result must be finite: the run
+    stops and writes no record."""

@@ -1,20 +1,27 @@
-"""Atomic file writing and checksums: an interrupted write never leaves a half-written file."""
+"""Atomic file writing, safe reading and checksums: an interrupted write never leaves a half-written
+file, and a reader never opens what is not a regular file (a FIFO would hang it, a device would
+never end) nor reads more than its format's size bound."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import json
+import math
+import numbers
 import os
 import re
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from mamp_bench.errors import StorageError
+from mamp_bench import faults
+from mamp_bench.errors import DataFormatError, NonFiniteValue, StorageError
 
 
 @contextlib.contextmanager
@@ -26,6 +33,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     """
     path = Path(path)
     try:
+        faults.point(f"{path.name}@open", io=True)
         fd, tmp = make_temporary(path)
     except OSError as exc:
         raise storage_error(path, exc) from None
@@ -33,7 +41,9 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
+            faults.point(f"{path.name}@fsync", io=True)
             os.fsync(handle.fileno())
+        faults.point(f"{path.name}@rename", io=True)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -42,6 +52,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             raise storage_error(path, exc) from None
         raise
     _fsync_dir(path.parent)
+    faults.point(f"{path.name}@renamed")
 
 
 def make_temporary(path: Path) -> tuple[int, str]:
@@ -100,9 +111,32 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Atomically write ``obj`` as JSON; a NaN or infinite number anywhere in it is refused
+    (``NonFiniteValue`` naming its key) and nothing is written."""
+    text = json_text(obj, path)
     with atomic_write(path, "w") as handle:
-        json.dump(obj, handle, indent=2, sort_keys=False, default=_json_default)
-        handle.write("\n")
+        handle.write(text + "\n")
+
+
+def json_text(obj: Any, where: str | os.PathLike[str], indent: int | None = 2) -> str:
+    """``obj`` as JSON text; ``NonFiniteValue`` (naming the key) if it holds a NaN or an infinity."""
+    try:
+        return json.dumps(obj, indent=indent, sort_keys=False, default=_json_default, allow_nan=False)
+    except ValueError:
+        key = non_finite_key(obj) or "?"
+        raise NonFiniteValue(f"refusing to write {where}: {key} is NaN or infinite; nothing was written") from None
+
+
+def non_finite_key(obj: Any, prefix: str = "") -> str | None:
+    """The dotted key of the first NaN or infinite float in nested dicts and lists, or None."""
+    if isinstance(obj, numbers.Real):
+        return None if math.isfinite(obj) else prefix or "the value"
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for key, value in items:
+        found = non_finite_key(value, f"{prefix}.{key}" if prefix else str(key))
+        if found:
+            return found
+    return None
 
 
 def _json_default(obj: Any) -> Any:
@@ -119,3 +153,112 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+_KINDS = (
+    (stat.S_ISDIR, "is a directory"),
+    (stat.S_ISFIFO, "is a FIFO (named pipe)"),
+    (stat.S_ISCHR, "is a character device"),
+    (stat.S_ISBLK, "is a block device"),
+    (stat.S_ISSOCK, "is a socket"),
+)
+
+
+def check_regular(path: str | os.PathLike[str], limit: int, what: str) -> os.stat_result:
+    """The ``stat`` of ``path`` if it is a regular file (a link to one counts) of at most ``limit`` bytes;
+    otherwise ``DataFormatError`` saying what it is. Nothing is opened."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise DataFormatError(f"{what} {path} {_stat_problem(path, exc)}") from None
+    _check_kind_and_size(info, path, limit, what)
+    return info
+
+
+def _stat_problem(path: Path, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "is a symbolic link loop"
+    if exc.errno == errno.ENOENT and os.path.islink(path):
+        return f"is a broken symbolic link (to {os.readlink(path)})"
+    if exc.errno == errno.ENOENT:
+        return "does not exist"
+    return f"cannot be read: {exc.strerror or exc}"
+
+
+def _check_kind_and_size(info: os.stat_result, path: Path, limit: int, what: str) -> None:
+    for test, kind in _KINDS:
+        if test(info.st_mode):
+            raise DataFormatError(f"{what} {path} {kind}, not a regular file; not read")
+    if not stat.S_ISREG(info.st_mode):
+        raise DataFormatError(f"{what} {path} is not a regular file; not read")
+    if info.st_size > limit:
+        raise DataFormatError(
+            f"{what} {path} is {info.st_size:,} bytes, more than the {limit:,} bytes its format allows; not read"
+        )
+
+
+def open_regular(path: str | os.PathLike[str], limit: int, what: str) -> IO[bytes]:
+    """``path`` opened for reading in binary mode, once it is known to be a regular file of at most
+    ``limit`` bytes (checked before opening, and again on the opened file, so a name swapped in between
+    for a FIFO or a device is refused too); ``DataFormatError`` with the reason otherwise."""
+    path = Path(path)
+    check_regular(path, limit, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise DataFormatError(f"{what} {path} {_stat_problem(path, exc)}") from None
+    try:
+        _check_kind_and_size(os.fstat(fd), path, limit, what)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (``DataFormatError`` otherwise: a
+    directory, a FIFO, a device, a socket, a symbolic link loop, a missing or too large file)."""
+    try:
+        with open_regular(path, limit, what) as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise DataFormatError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise DataFormatError(f"{what} {path} grew beyond the {limit:,} bytes its format allows while being read")
+    return data
+
+
+#: Size bound of the JSON files the suite reads (records, summaries, configurations, manifests): a record
+#: holds a configuration and per-class lists of at most 120 numbers, a few KB; 16 MiB is thousands of times that.
+MAX_JSON_BYTES = 16 << 20
+
+
+def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_JSON_BYTES) -> Any:
+    """A JSON file read through ``read_regular``; ``DataFormatError`` with the reason if it cannot be."""
+    data = read_regular(path, limit, what)
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise DataFormatError(f"{what} {path} is not valid JSON ({exc})") from None
+
+
+def ensure_writable(folder: str | os.PathLike[str], what: str, hint: str = "") -> None:
+    """``StorageError`` (one line) unless files can be created in ``folder``, or, when it does not
+    exist yet, in its nearest existing ancestor (where it would be created). Checked by creating
+    and removing a probe file, which also catches read-only file systems and ACLs."""
+    folder = Path(folder).expanduser()
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    advice = f" ({hint})" if hint else ""
+    if not existing.is_dir():
+        raise StorageError(f"cannot write to the {what} {folder}: {existing} is not a folder{advice}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mamp-bench-probe.", suffix=".tmp", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise StorageError(f"cannot write to the {what} {folder}: {reason}{advice}") from None

@@ -25,7 +25,7 @@ import torch
 
 from mamp_bench import __version__
 from mamp_bench.checkpoints import checkpoint_method, load_checkpoint, load_encoder
-from mamp_bench.config import apply_overrides, config_hash, to_dict
+from mamp_bench.config import apply_overrides, config_hash, require, to_dict
 from mamp_bench.console import echo
 from mamp_bench.data.provenance import file_provenance
 from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
@@ -38,9 +38,11 @@ from mamp_bench.errors import UserError
 from mamp_bench.evaluation.protocol import ProtocolContext
 from mamp_bench.fileio import sha256_file, write_bytes, write_json
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
+from mamp_bench.preflight import check_dataset, check_output_locations
 from mamp_bench.registry import METHODS, PROTOCOLS
 from mamp_bench.results.store import ResultsStore, epoch_log_csv
 from mamp_bench.scales import PRETRAIN, check_scale
+from mamp_bench.seeding import seed_check
 from mamp_bench.settings import runs_dir
 
 
@@ -156,6 +158,7 @@ def resolve_pretraining(method: str, dataset: str, scale: str, seed: int, overri
 def resolve(request: Request, options: Options) -> ResolvedRun:
     """Every configuration of a protocol run, parsed, resolved and validated (no work done)."""
     scale = check_scale(request.scale)
+    require(request, [seed_check(request.seed, "--seed"), seed_check(request.pretrain_seed or 0, "--pretrain-seed")])
     protocol_cls = PROTOCOLS.get(request.protocol or PROTOCOLS.default())
     method_cls = METHODS.get(request.method)
     target, source = protocol_cls.datasets(request.dataset, request.source, default_dataset(options.data_root))
@@ -170,8 +173,9 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
             "pretrained", pretraining=job, checkpoint_epoch=_evaluated_epoch(protocol_cls, config, job)
         )
     else:
-        window = apply_overrides(apply_overrides(PretrainConfig(), PRETRAIN[scale]), overrides.pretrain).window
-        method_config = method_cls.resolve_config(source.family, scale, overrides.method, window=window)
+        schedule = apply_overrides(apply_overrides(PretrainConfig(), PRETRAIN[scale]), overrides.pretrain)
+        schedule.validate()  # only its window is used here, but a setting given is a setting checked
+        method_config = method_cls.resolve_config(source.family, scale, overrides.method, window=schedule.window)
         encoder = EncoderSource("fresh", encoder_config=method_config.encoder, init_seed=seed)
     setting = protocol_cls.setting(config, target, source)
     spec = {"protocol": protocol_cls.name, "method": request.method, "dataset": target.name, "scale": scale,
@@ -220,6 +224,7 @@ def pretrain(request: Request, options: Options) -> Path:
     dataset = request.dataset or default_dataset(options.data_root)
     job = resolve_pretraining(request.method, dataset, request.scale, request.seed,
                               Overrides.parse(request.overrides, bare="pretrain"))  # fmt: skip
+    check_output_locations(Path(options.output_dir or runs_dir(options.runs_dir)), None, [get_dataset(dataset)])
     return run_pretraining(job, data_root=options.data_root, runs_root=options.runs_dir, output_dir=options.output_dir,
                            restart=options.restart, device=options.device, quiet=options.quiet, wait=options.wait,
                            allow_unverified=options.allow_unverified)  # fmt: skip
@@ -231,18 +236,29 @@ def run(request: Request, options: Options) -> dict[str, Any]:
     resolved = resolve(request, options)
     runtime = init_runtime(options.device)
     show = runtime.is_main and not options.quiet
+    store = ResultsStore(options.results_dir)
     existing = existing_record(resolved, options)
     if existing is not None and not options.force:
-        echo(f"already done: {ResultsStore(options.results_dir).path_for(existing)} (use --force to run again)", show)
+        echo(f"already done: {store.path_for(existing)} (use --force to run again)", show)
+        if runtime.is_main and resolved.run.path.is_dir() and not resolved.run.finished:  # a kill came in between
+            resolved.run.write_summary({"finished": True, "record": str(store.path_for(existing))})
         return existing
+    check_output_locations(runs_dir(options.runs_dir), store.root, {resolved.target, resolved.source})
+    resolved.protocol_cls.check_data(resolved.config, check_dataset(resolved.target, options.data_root))
     make_encoder, encoder_record = _encoder_factory(resolved, options)
+    created = not resolved.run.path.exists()  # the lock creates it
     with resolved.run.lock(options.wait) if runtime.is_main else contextlib.nullcontext():
         _open_run_dir(resolved, options, runtime, encoder_record)
         echo(f"{resolved.protocol_cls.name} of {request.method} on {resolved.target.name} (seed {request.seed}) -> "
              f"{resolved.run.path}", show)  # fmt: skip
         ctx = ProtocolContext(resolved.target, options.data_root, make_encoder, runtime, resolved.run, request.seed,
                               show, options.allow_unverified)  # fmt: skip
-        metrics = resolved.protocol_cls().run(ctx, resolved.config)
+        try:
+            metrics = resolved.protocol_cls().run(ctx, resolved.config)
+        except BaseException:
+            if runtime.is_main:  # a failure before the first epoch was saved leaves no folder with only config.json
+                resolved.run.discard_if_unstarted(created)
+            raise
         record = _record(resolved, encoder_record, metrics, ctx, options, runtime, started)
         if runtime.is_main:
             record = _publish(resolved, record, ctx, options)

@@ -9,6 +9,17 @@ from __future__ import annotations
 
 import torch
 
+#: Seeds are in [0, 2**32 - 1]: every generator the suite seeds (torch, NumPy's, the per-sample hashes)
+#: takes them, and a negative or wider seed fails in some of them, late.
+MAX_SEED = 2**32 - 1
+
+
+def seed_check(seed: int, key: str = "seed") -> tuple[bool, str]:
+    """A ``config.require`` check: ``seed`` is an int in [0, MAX_SEED]."""
+    ok = isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED
+    return ok, f"{key} must be an integer in [0, {MAX_SEED}], got {seed}"
+
+
 _GOLDEN = 0x9E3779B97F4A7C15 - 2**64  # as signed int64
 _MIX1 = 0xBF58476D1CE4E5B9 - 2**64
 _MIX2 = 0x94D049BB133111EB - 2**64

@@ -3,6 +3,7 @@ evaluation and the six benchmark columns of the paper's main tables."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from mamp_bench.data.transforms import Compose
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.metrics import Predictions, Tally
 from mamp_bench.evaluation.protocol import ProtocolContext, TableColumn
+from mamp_bench.fileio import atomic_write
 
 RECIPES = Path(__file__).parent / "recipes"
 
@@ -71,10 +73,23 @@ def load_split(ctx: ProtocolContext, split: str, transform: Compose) -> Skeleton
 
 
 def check_batch(batch_size: int, dataset: SkeletonDataset, what: str, processes: int) -> None:
+    check_batch_fits(batch_size, len(dataset), what, processes)
+
+
+def check_batch_fits(batch_size: int, clips: int, what: str, processes: int) -> None:
+    """One line unless a training batch splits evenly over the processes, gives each at least the 2 clips
+    a head's BatchNorm needs in training, and fits in the ``clips`` of the training split (drop_last)."""
     if batch_size < processes or batch_size % processes:
         raise UserError(f"{what} batch_size {batch_size} must be a multiple of the {processes} processes")
-    if batch_size > len(dataset):
-        raise UserError(f"{what} batch_size {batch_size} is larger than its {len(dataset)} training clips (drop_last)")
+    if batch_size // processes < 2:
+        raise UserError(f"{what} batch_size {batch_size} gives a process fewer than the 2 clips BatchNorm needs")
+    if batch_size > clips:
+        raise UserError(f"{what} batch_size {batch_size} is larger than its {clips} training clips (drop_last)")
+
+
+def launched_processes() -> int:
+    """The processes a launcher (torchrun) started: what a check before the process group exists can use."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def report(ctx: ProtocolContext, predictions: Predictions, **extras) -> dict:
@@ -84,7 +99,8 @@ def report(ctx: ProtocolContext, predictions: Predictions, **extras) -> dict:
     if ctx.runtime.is_main:
         best = predictions.metrics()["best_epoch"]
         for name, epoch in (("final", -1), ("best", best)):
-            np.savetxt(ctx.run.path / f"confusion_{name}.csv", predictions.confusion(epoch), fmt="%d", delimiter=",")
+            with atomic_write(ctx.run.path / f"confusion_{name}.csv", "w") as handle:  # never half-written
+                np.savetxt(handle, predictions.confusion(epoch), fmt="%d", delimiter=",")
     return extras
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WIDTH, MAX_WORKERS, require
 from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch
@@ -36,7 +37,9 @@ from mamp_bench.protocols.common import (
     RECIPES,
     benchmark_columns,
     check_batch,
+    check_batch_fits,
     check_fidelity,
+    launched_processes,
     load_split,
     per_process_batch,
     report,
@@ -71,14 +74,25 @@ class FinetuneConfig:
 
     def validate(self) -> None:
         check_fidelity(self.fidelity, self.checkpoint_epoch, self.reference_processes)
-        if not 0 < self.fraction <= 1:
-            raise UserError(f"fraction must be in (0, 1], got {self.fraction}")
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise UserError("finetune: lr must be positive, epochs and batch_size at least 1")
-        if not 0 <= self.drop_path < 1 or not 0 <= self.head_dropout < 1:
-            raise UserError("drop_path and head_dropout must be in [0, 1)")
-        if not 0 < self.layer_decay <= 1:
-            raise UserError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        require(self, [
+            (0 < self.fraction <= 1, f"fraction must be in (0, 1], got {self.fraction}"),
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs}"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
+            (1 <= self.eval_batch_size <= MAX_BATCH,
+             f"eval_batch_size must be in [1, {MAX_BATCH}], got {self.eval_batch_size}"),
+            (self.min_lr >= 0, f"min_lr must be >= 0, got {self.min_lr}"),
+            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"beta1 and beta2 must be in [0, 1), got {self.beta1}, "
+                                                          f"{self.beta2}"),
+            (0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}"),
+            (0 <= self.drop_path < 1, f"drop_path must be in [0, 1), got {self.drop_path}"),
+            (0 <= self.head_dropout < 1, f"head_dropout must be in [0, 1), got {self.head_dropout}"),
+            (1 <= self.hidden_dim <= MAX_WIDTH, f"hidden_dim must be in [1, {MAX_WIDTH}], got {self.hidden_dim}"),
+            (0 <= self.label_smoothing <= 1, f"label_smoothing must be in [0, 1], got {self.label_smoothing}"),
+            (0 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {self.workers}"),
+        ], prefix="finetune: ")  # fmt: skip
 
 
 def set_drop_path(encoder: torch.nn.Module, rate: float) -> None:
@@ -98,6 +112,18 @@ class Finetune(Protocol):
     tier = 2
     columns = benchmark_columns("finetune")
     matrix = {"smoke": (MatrixEntry(("ntu60-xsub",)),), "paper": (MatrixEntry(BENCHMARKS, pretrain_seed=0),)}
+
+    @classmethod
+    def labelled_clips(cls, config: FinetuneConfig, train_clips: int) -> int:
+        """How many of the training split's clips it trains on."""
+        return train_clips
+
+    @classmethod
+    def check_data(cls, config: FinetuneConfig, train_clips: int) -> None:
+        clips = cls.labelled_clips(config, train_clips)
+        if clips < 1:
+            raise UserError(f"fraction {config.fraction} of {train_clips} training clips selects nothing")
+        check_batch_fits(config.batch_size, clips, cls.name, launched_processes())
 
     @classmethod
     def estimate_seconds(cls, config: FinetuneConfig, train_clips, test_clips, rates) -> float:
@@ -170,6 +196,10 @@ class SemiSupervised(Finetune):
         "smoke": (MatrixEntry(("ntu60-xsub",), settings=_fractions),),
         "paper": (MatrixEntry(("ntu60-xsub", "ntu60-xview"), (0, 1, 2, 3, 4), _fractions, pretrain_seed=0),),
     }
+
+    @classmethod
+    def labelled_clips(cls, config: FinetuneConfig, train_clips: int) -> int:
+        return int(train_clips * config.fraction)  # the size of one labelled subset (one draw)
 
     def train_subset(self, ctx: ProtocolContext, labels: np.ndarray, config: FinetuneConfig):
         """clean: one class-stratified subset per seed; reference: the scripts' draws, one per process

@@ -8,14 +8,15 @@ protocol, as a model file holds its model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from mamp_bench.config import MAX_BATCH, MAX_WORKERS, require
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
-from mamp_bench.errors import UserError
 from mamp_bench.evaluation.metrics import Predictions, Tally
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
 from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_fidelity, load_split, report
@@ -34,8 +35,20 @@ class KnnConfig:
 
     def validate(self) -> None:
         check_fidelity(self.fidelity, self.checkpoint_epoch)
-        if self.k < 1 or self.temperature <= 0:
-            raise UserError("knn: k must be >= 1 and temperature positive")
+        # k votes of exp(similarity / T) with similarity <= 1 must stay below float32's maximum
+        coldest = 1 / math.log(torch.finfo(torch.float32).max / min(max(self.k, 1), MAX_NEIGHBOURS))
+        require(self, [
+            (1 <= self.k <= MAX_NEIGHBOURS, f"k must be >= 1 and at most {MAX_NEIGHBOURS}, got {self.k}"),
+            (self.temperature >= coldest,
+             f"temperature must be >= {coldest:.4f} (below, {self.k} votes of exp(1 / T) overflow float32), "
+             f"got {self.temperature}"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
+            (0 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {self.workers}"),
+        ], prefix="knn: ")  # fmt: skip
+
+
+#: more neighbours than the largest training split (NTU-120 xsub: 63,026 clips) has clips
+MAX_NEIGHBOURS = 1_000_000
 
 
 @torch.no_grad()

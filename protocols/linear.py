@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, require
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch, encode_dataset
 from mamp_bench.engine.loop import LoopSettings
@@ -31,8 +32,10 @@ from mamp_bench.protocols.common import (
     RECIPES,
     benchmark_columns,
     check_batch,
+    check_batch_fits,
     check_fidelity,
     evaluate_features,
+    launched_processes,
     load_split,
     reference_layout,
     report,
@@ -64,8 +67,18 @@ class LinearConfig:
             raise UserError("cache_train_features needs augment=false (augmented features change every epoch)")
         if self.cache_train_features and self.fidelity == "reference":
             raise UserError("cache_train_features is not the reference's protocol: use it with fidelity=clean")
-        if self.lr <= 0 or self.epochs < 1 or self.batch_size < 1:
-            raise UserError("linear: lr must be positive, epochs and batch_size at least 1")
+        require(self, [
+            (self.lr > 0, f"lr must be positive, got {self.lr}"),
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs}"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
+            (1 <= self.eval_batch_size <= MAX_BATCH,
+             f"eval_batch_size must be in [1, {MAX_BATCH}], got {self.eval_batch_size}"),
+            (self.min_lr >= 0, f"min_lr must be >= 0, got {self.min_lr}"),
+            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            (0 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {self.workers}"),
+        ], prefix="linear: ")  # fmt: skip
 
 
 class _Features(torch.utils.data.Dataset):
@@ -97,6 +110,10 @@ class LinearProbe(Protocol):
         "smoke": (MatrixEntry(("ntu60-xsub",), seeds=(0, 1, 2)),),
         "paper": (MatrixEntry(BENCHMARKS, pretrain_seed=0),),
     }
+
+    @classmethod
+    def check_data(cls, config: LinearConfig, train_clips: int) -> None:
+        check_batch_fits(config.batch_size, train_clips, "linear", launched_processes())
 
     @classmethod
     def estimate_seconds(cls, config: LinearConfig, train_clips, test_clips, rates) -> float:

@@ -14,6 +14,7 @@ import os
 import shlex
 import sys
 import traceback
+from typing import NoReturn
 
 from mamp_bench import __version__
 from mamp_bench.errors import UserError
@@ -37,8 +38,15 @@ COMMANDS = (
 VERBOSE_HELP = "show tracebacks and debug output"
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line reported as one line (status 2) like every other."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mamp-bench: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="mamp-bench",
         description="Benchmark suite for self-supervised 3D skeleton action recognition (MAMP and baselines).",
     )

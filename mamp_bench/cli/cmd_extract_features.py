@@ -38,10 +38,11 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.engine.distributed import resolve_device
     from mamp_bench.engine.features import encode_dataset
     from mamp_bench.errors import UserError
-    from mamp_bench.fileio import atomic_write
+    from mamp_bench.fileio import atomic_write, ensure_writable
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
+    ensure_writable(Path(args.out).parent, "output folder")  # before the encoding, not after
     device = resolve_device(args.device)
     encoder = load_encoder(args.checkpoint).to(device)
     dataset = SkeletonDataset(args.data, args.split, test_transform(encoder.config.frames))

@@ -46,8 +46,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from mamp_bench.fileio import ensure_writable
+
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    ensure_writable(args.out, "output folder")  # before reading any file, not after
     if args.dataset.startswith("ntu"):
         if args.pyskl:
             from mamp_bench.data.pyskl import prepare_from_pyskl

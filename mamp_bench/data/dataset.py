@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS
-from mamp_bench.data.npzio import open_npz_array
+from mamp_bench.data.kinect import MAX_COORDINATE_M, NUM_JOINTS, NUM_PERSONS, first_out_of_bounds
+from mamp_bench.data.npzio import MAX_NPZ_BYTES, open_npz_array
 from mamp_bench.data.transforms import Compose, test_transform
 from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import check_regular
 from mamp_bench.seeding import derive_seed
 
 
@@ -22,7 +23,11 @@ def labels_from_one_hot(y: np.ndarray, where: str) -> np.ndarray:
         raise DataFormatError(f"{where}: labels have shape {y.shape}, expected (N, num_classes)")
     if not np.isfinite(y).all():
         raise DataFormatError(f"{where}: labels contain NaN or infinite values")
-    positive = y > 0
+    valid = (y == 0) | (y == 1)
+    if not valid.all():
+        row, col = (int(i[0]) for i in np.nonzero(~valid))
+        raise DataFormatError(f"{where}: label row {row} holds {y[row, col]:g}; a one-hot row holds only 0 and 1")
+    positive = y == 1
     counts = positive.sum(1)
     if (counts != 1).any():
         row = int(np.flatnonzero(counts != 1)[0])
@@ -49,8 +54,7 @@ class SkeletonDataset(Dataset):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         self.path = Path(path)
-        if not self.path.is_file():
-            raise DataFormatError(f"prepared data file {self.path} does not exist")
+        check_regular(self.path, MAX_NPZ_BYTES, "prepared data file")
         self.split = split
         self.data = open_npz_array(self.path, f"x_{split}")
         where = f"{self.path.name} y_{split}"
@@ -59,6 +63,8 @@ class SkeletonDataset(Dataset):
             raise DataFormatError(f"{self.path.name} x_{split}: shape {self.data.shape}, expected (N, T, 150)")
         if self.data.dtype != np.float32:
             raise DataFormatError(f"{self.path.name} x_{split}: dtype {self.data.dtype}, expected float32")
+        if len(self.data) == 0 or self.data.shape[1] == 0:
+            raise DataFormatError(f"{self.path.name} x_{split}: shape {self.data.shape} holds no clips or no frames")
         if len(self.labels) != len(self.data):
             raise DataFormatError(f"{self.path.name}: {len(self.data)} clips but {len(self.labels)} labels in {split}")
         self.num_classes = int(open_npz_array(self.path, f"y_{split}", mmap=False).shape[1])
@@ -79,10 +85,21 @@ class SkeletonDataset(Dataset):
         index = int(self.indices[i])
         frames = np.asarray(self.data[index], dtype=np.float32)
         if index not in self._checked:  # once per clip and process: the file is read-only
-            if not np.isfinite(frames).all():
-                raise DataFormatError(f"{self.path.name} x_{self.split}[{index}] contains NaN or infinite values")
+            self._check_clip(frames, index)
             self._checked.add(index)
         return frames.reshape(frames.shape[0], NUM_PERSONS, NUM_JOINTS, 3).transpose(3, 0, 2, 1)
+
+    def _check_clip(self, frames: np.ndarray, index: int) -> None:
+        """DataFormatError unless every coordinate is finite and within the physical bound (metres)."""
+        where = f"{self.path.name} x_{self.split}[{index}]"
+        if not np.isfinite(frames).all():
+            raise DataFormatError(f"{where} contains NaN or infinite values")
+        bad = first_out_of_bounds(frames)
+        if bad is not None:
+            raise DataFormatError(
+                f"{where} holds coordinate {frames.flat[bad]:g}, beyond +-{MAX_COORDINATE_M:g} m "
+                "(camera coordinates are metres)"
+            )
 
     def __getitem__(self, item) -> tuple[torch.Tensor, int, int]:
         if isinstance(item, tuple):

@@ -7,6 +7,20 @@ import numpy as np
 NUM_JOINTS = 25
 NUM_PERSONS = 2
 
+#: Physical bound on a joint coordinate, in metres. Kinect v2 measures depth up to 8 m (4.5 m reliably) and
+#: its 70 x 60 degree field of view keeps |x| < 5.6 m and |y| < 4.7 m at that depth; NTU's preparation
+#: subtracts one joint, which at most doubles a distance, PKU keeps camera coordinates. 100 m is an order of
+#: magnitude beyond all of these, so no recording comes near it, while coordinates in millimetres, garbage and
+#: values such as 1e30 (whose squares overflow float32 into inf, then NaN features) are refused.
+MAX_COORDINATE_M = 100.0
+
+
+def first_out_of_bounds(values: np.ndarray) -> int | None:
+    """Flat index of the first value that is NaN, infinite or beyond +-``MAX_COORDINATE_M``; None if none."""
+    bad = ~(np.abs(values) <= MAX_COORDINATE_M)  # NaN compares False, so it counts as out of bounds
+    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+
+
 JOINT_NAMES = (
     "SpineBase", "SpineMid", "Neck", "Head",
     "ShoulderLeft", "ElbowLeft", "WristLeft", "HandLeft",

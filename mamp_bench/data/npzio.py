@@ -18,6 +18,7 @@ import functools
 import os
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 from numpy.lib import format as npy_format
 
 from mamp_bench.errors import DataFormatError
-from mamp_bench.fileio import make_temporary, storage_error
+from mamp_bench.fileio import check_regular, make_temporary, storage_error
 
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -103,12 +104,21 @@ class NpzStreamWriter:
             raise storage_error(self.path, exc) from None
 
 
+#: Size bound of a prepared ``.npz``: every clip of the largest benchmark (NTU-120, 114,480 files) as float32
+#: (300, 150), its one-hot float64 label row over 120 classes, and 1 MiB of zip and array headers: 21 GB.
+#: The arrays are memory-mapped, not read, so the bound only refuses what cannot be a prepared file.
+MAX_NPZ_BYTES = 114_480 * (300 * 150 * 4 + 120 * 8) + (1 << 20)
+
+
 def open_npz_array(path: str | os.PathLike[str], key: str, mmap: bool = True) -> np.ndarray:
-    """One member of an ``.npz``, memory-mapped read-only when it is stored uncompressed."""
+    """One member of an ``.npz``, memory-mapped read-only when it is stored uncompressed. Only a regular
+    file within the size bound is opened, and a member whose header declares more data than it holds
+    (a shape of 10**9 clips in a small file) is refused before anything is allocated."""
     path = Path(path)
+    check_regular(path, MAX_NPZ_BYTES, "prepared data file")
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise DataFormatError(f"{path}: not a readable .npz archive ({exc})") from None
     with archive:
         try:
@@ -116,36 +126,65 @@ def open_npz_array(path: str | os.PathLike[str], key: str, mmap: bool = True) ->
         except KeyError:
             found = ", ".join(n.removesuffix(".npy") for n in archive.namelist())
             raise DataFormatError(f"{path}: no array {key!r} (found: {found or 'nothing'})") from None
+        with archive.open(info) as member:
+            shape, fortran, dtype, header_bytes = _array_header(member, path, key)
+        _check_declared(path, key, shape, dtype, info.file_size - header_bytes)
         if info.compress_type != zipfile.ZIP_STORED:
             stat = path.stat()
             return _decompressed(str(path), key, stat.st_ino, stat.st_mtime_ns, stat.st_size)
         if not mmap:
             with archive.open(info) as member:
                 return npy_format.read_array(member, allow_pickle=False)
-        with open(path, "rb") as handle:
-            handle.seek(info.header_offset)
-            local = handle.read(30)
-            if local[:4] != b"PK\x03\x04":
-                raise DataFormatError(f"{path}: corrupt zip entry for {key!r}")
-            name_len, extra_len = struct.unpack("<HH", local[26:30])
-            data_start = info.header_offset + 30 + name_len + extra_len
-            handle.seek(data_start)
-            version = npy_format.read_magic(handle)
-            read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
-            shape, fortran, dtype = read_header(handle)
-            offset = handle.tell()
-        if dtype.hasobject:
-            raise DataFormatError(f"{path}: array {key!r} holds Python objects, refused")
-        if int(np.prod(shape)) == 0:
-            return np.zeros(shape, dtype=dtype)
-        return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+    offset = _stored_data_offset(path, info, key) + header_bytes
+    if int(np.prod(shape)) == 0:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
 
 @functools.lru_cache(maxsize=8)
 def _decompressed(path: str, key: str, inode: int, mtime_ns: int, size: int) -> np.ndarray:
     """A compressed member (the synthetic stand-ins are stored so), decompressed once per process and
     file version (inode, mtime and size are part of the key); read-only, as a memory map would be."""
-    with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
-        array = npy_format.read_array(member, allow_pickle=False)
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as member:
+            array = npy_format.read_array(member, allow_pickle=False)
+    except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+        raise DataFormatError(f"{path}: array {key!r} cannot be decompressed ({exc})") from None
     array.flags.writeable = False
     return array
+
+
+def _array_header(member, path: Path, key: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran order, dtype, header length in bytes) of an ``.npy`` stream."""
+    try:
+        version = npy_format.read_magic(member)
+        read_header = npy_format.read_array_header_1_0 if version == (1, 0) else npy_format.read_array_header_2_0
+        shape, fortran, dtype = read_header(member)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataFormatError(f"{path}: array {key!r} has no valid .npy header ({exc})") from None
+    if dtype.hasobject:
+        raise DataFormatError(f"{path}: array {key!r} holds Python objects, refused")
+    return shape, fortran, dtype, member.tell()
+
+
+def _check_declared(path: Path, key: str, shape: tuple[int, ...], dtype: np.dtype, available: int) -> None:
+    if any(int(n) < 0 for n in shape):
+        raise DataFormatError(f"{path}: array {key!r} declares a negative dimension {tuple(shape)}")
+    declared = dtype.itemsize
+    for n in shape:
+        declared *= int(n)
+    if declared > available:
+        raise DataFormatError(
+            f"{path}: array {key!r} declares shape {tuple(shape)} ({declared:,} bytes) but holds {max(available, 0):,}"
+        )
+
+
+def _stored_data_offset(path: Path, info: zipfile.ZipInfo, key: str) -> int:
+    """Where an uncompressed member's bytes start in the archive file."""
+    with open(path, "rb") as handle:
+        handle.seek(info.header_offset)
+        local = handle.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise DataFormatError(f"{path}: corrupt zip entry for {key!r}")
+    name_len, extra_len = struct.unpack("<HH", local[26:30])
+    return info.header_offset + 30 + name_len + extra_len

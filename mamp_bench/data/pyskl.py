@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from mamp_bench.data.kinect import MAX_COORDINATE_M, first_out_of_bounds
 from mamp_bench.data.ntu.denoise import translate_sequence
 from mamp_bench.data.ntu.names import SampleName, ntu_splits
 from mamp_bench.data.ntu.prepare import NTU_VARIANTS
 from mamp_bench.data.preparation import Manifest, Timer, write_split_npz
 from mamp_bench.data.provenance import raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
+from mamp_bench.fileio import open_regular
 
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -52,14 +54,32 @@ class _SafeUnpickler(pickle.Unpickler):
         raise _Refused(f"refused to load {module}.{name}: a pyskl annotation file does not contain it")
 
 
+#: Size bound of a pyskl annotation pickle: every NTU-120 sample (114,480) at its largest, 2 persons x 300
+#: frames x 25 joints x 3 float16 values (90 KB), plus 1 KB of names and dict structure each: 10.4 GB (pyskl's
+#: real ntu120_3danno.pkl is a few GB). Read as a stream, not into memory first.
+MAX_PICKLE_BYTES = 114_480 * (2 * 300 * 25 * 3 * 2 + 1024)
+
+
 def safe_load_pickle(path: str | Path) -> Any:
-    data = Path(path).read_bytes()
+    """A pyskl pickle loaded with the restricted unpickler (regular files within the size bound only)."""
+    with open_regular(path, MAX_PICKLE_BYTES, "pyskl annotation file") as handle:
+        return _unpickle(handle, path)
+
+
+def _unpickle(handle: io.BufferedIOBase, path: str | Path) -> Any:
     try:
-        return _SafeUnpickler(io.BytesIO(data)).load()
+        return _SafeUnpickler(handle).load()
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     except _Refused as exc:
         raise DataFormatError(f"{path}: {exc}") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+    except _UNREADABLE as exc:
+        raise DataFormatError(f"{path}: not a readable pickle ({type(exc).__name__}: {str(exc)[:160]})") from None
+
+
+#: what a malformed pickle raises (a declared length beyond the file, a missing memo entry, deep nesting)
+_UNREADABLE = (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+               MemoryError, OverflowError, RecursionError)  # fmt: skip
 
 
 _SPLIT_KEYS = {"XSub": "xsub", "XView": "xview", "XSet": "xset"}
@@ -68,8 +88,6 @@ _SPLIT_KEYS = {"XSub": "xsub", "XView": "xview", "XSet": "xset"}
 def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, single_actor: str | None = None) -> Manifest:
     variant = NTU_VARIANTS[variant_key]
     pkl, out = Path(pkl), Path(out)
-    if not pkl.is_file():
-        raise UserError(f"pyskl annotation file {pkl} does not exist")
     try:
         content = safe_load_pickle(pkl)
     except DataFormatError as exc:
@@ -122,6 +140,9 @@ def _annotation_joints(ann: dict) -> np.ndarray:
         raise DataFormatError(f"keypoint shape {keypoint.shape}, expected (1|2, T, 25, 3)")
     if not np.isfinite(keypoint).all():
         raise DataFormatError("NaN or infinite keypoint")
+    bad = first_out_of_bounds(keypoint)
+    if bad is not None:
+        raise DataFormatError(f"keypoint coordinate {keypoint.flat[bad]:g} is beyond +-{MAX_COORDINATE_M:g} m")
     persons, frames = keypoint.shape[:2]
     joints = keypoint.transpose(1, 0, 2, 3).reshape(frames, persons * 75)
     return translate_sequence(joints)

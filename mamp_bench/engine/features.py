@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from mamp_bench.errors import NonFiniteValue
 from mamp_bench.models.transformer import SkeletonEncoder, to_person_sequences
 
 
@@ -74,4 +75,11 @@ def encode_dataset(
     for x, y, _ in loader:
         features.append(pooled_features(encoder, x.to(device, non_blocking=True), chunk, skip_empty).float().cpu())
         labels.append(y)
-    return torch.cat(features), torch.cat(labels)
+    features = torch.cat(features)
+    if not torch.isfinite(features).all():
+        bad = int((~torch.isfinite(features)).any(dim=1).nonzero()[0])
+        raise NonFiniteValue(
+            f"the encoder's features of clip {bad} (and maybe others) are NaN or infinite: its weights or the "
+            "clips are out of range; stopped, no record written"
+        )
+    return features, torch.cat(labels)

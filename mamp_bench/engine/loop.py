@@ -28,6 +28,7 @@ from mamp_bench.engine.optim import CosineSchedule, set_lr
 from mamp_bench.engine.runs import RunDir, Throughput
 from mamp_bench.engine.sampler import ReferenceSampler, ShardedSampler
 from mamp_bench.errors import UserError
+from mamp_bench.fileio import sha256_file
 
 
 class TrainingDiverged(UserError):
@@ -170,7 +171,7 @@ def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool, allow
     last = run.path / "checkpoint-last.pth"
     if not last.exists():
         return 0
-    run.verify(last, allow_unverified)
+    digest = run.verify(last, allow_unverified)
     state = load_checkpoint(last)
     load_into(task.model, state["model"], f"checkpoint {last}")
     task.optimizer.load_state_dict(state["optimizer"])
@@ -179,8 +180,22 @@ def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool, allow
     start = int(state["epoch"]) + 1
     if runtime.is_main:
         run.truncate_log(start - 1)
+        _restore_kept_copy(task, run, start - 1, digest, show)
     echo(f"resuming {run.path} after epoch {start - 1} (--restart starts it over)", show)
     return start
+
+
+def _restore_kept_copy(task: TrainingTask, run: RunDir, epoch: int, digest: str, show: bool) -> None:
+    """Write ``checkpoint-<epoch>.pth`` from ``checkpoint-last.pth`` when the epoch keeps one and it is missing
+    or is not what the epoch's log line records: the state a disk that filled up, or a kill, between the
+    two files leaves. Only a ``checkpoint-last.pth`` that the same log line records is copied."""
+    if not task.keeps(epoch) or run.logged_digest(epoch) != digest:
+        return
+    kept = run.path / f"checkpoint-{epoch}.pth"
+    if kept.is_file() and sha256_file(kept) == digest:
+        return
+    save_checkpoint(kept, (run.path / "checkpoint-last.pth").read_bytes())
+    echo(f"restored {kept.name} from checkpoint-last.pth of the same epoch (sha256 {digest[:12]} verified)", show)
 
 
 def _checkpoint(task: TrainingTask, run: RunDir, record: dict[str, Any]) -> None:

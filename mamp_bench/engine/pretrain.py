@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from mamp_bench.config import config_hash, to_dict
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, config_hash, require, to_dict
 from mamp_bench.console import echo
 from mamp_bench.data.batched_transform import DeferredTrainSet, apply_train
 from mamp_bench.data.dataset import SkeletonDataset
@@ -39,7 +39,9 @@ from mamp_bench.engine.runs import RunDir, environment
 from mamp_bench.engine.step import pretrain_step
 from mamp_bench.errors import UserError
 from mamp_bench.methods.base import PretrainMethod
+from mamp_bench.models.transformer import MAX_CLIP_FRAMES
 from mamp_bench.registry import METHODS
+from mamp_bench.seeding import seed_check
 from mamp_bench.settings import runs_dir
 
 
@@ -70,24 +72,24 @@ class PretrainConfig:
     batched_transform: bool = False
 
     def validate(self) -> None:
-        checks = [
-            (self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}"),
+        require(self, [
+            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs}"),
             (0 <= self.warmup_epochs <= self.epochs, f"warmup_epochs must be in [0, epochs], got {self.warmup_epochs}"),
-            (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (0 <= self.min_lr <= self.lr, f"min_lr must be in [0, lr], got {self.min_lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)"),
             (self.amp in ("none", "bf16"), f"amp must be 'none' or 'bf16', got {self.amp!r}"),
-            (self.window % 4 == 0 and self.window > 0, f"window must be a positive multiple of 4, got {self.window}"),
+            (4 <= self.window <= MAX_CLIP_FRAMES and self.window % 4 == 0,
+             f"window must be a multiple of 4 in [4, {MAX_CLIP_FRAMES}] (a prepared clip's length), "
+             f"got {self.window}"),
+            seed_check(self.seed),
             (self.checkpoint_every >= 1, "checkpoint_every must be >= 1"),
-            (self.workers >= -1, "workers must be >= 0, or -1 for automatic"),
+            (-1 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], or -1 for automatic"),
             (self.max_clips >= 0, "max_clips must be >= 0"),
             (self.micro_batch >= -1, "micro_batch must be -1 (auto), 0 (off) or a positive chunk size"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(message)
+        ])  # fmt: skip
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
     RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "keep_epochs", "batched_transform")
@@ -185,45 +187,89 @@ def pretrain(
     config = job.config
     config.validate()
     runtime = init_runtime(device)
+    _check_compile(job, runtime)
     run = RunDir(output_dir or job.folder(runs_root))
     show = runtime.is_main and not quiet
     if not restart:
         run.check_config_hash(job.digest)
-    if run.finished and not restart:
-        echo(f"pretraining already finished: {run.path}", show)
+    if _already_finished(run, restart, runtime.is_main, show):
         return run.path
     dataset = build_train_set(job, data_root)
     if config.batch_size % runtime.world_size:
         raise UserError(f"batch_size {config.batch_size} must be divisible by the {runtime.world_size} processes")
     if len(dataset) < config.batch_size:
         raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
+    created = not run.path.exists()  # the lock creates it
     with run.lock(wait) if runtime.is_main else contextlib.nullcontext():
         if run.finished and not restart:  # another process finished it while this one waited
             echo(f"pretraining already finished: {run.path}", show)
         else:
-            _train(job, dataset, run, runtime, restart=restart, show=show, allow_unverified=allow_unverified)
+            _train(
+                job,
+                dataset,
+                run,
+                runtime,
+                restart=restart,
+                show=show,
+                allow_unverified=allow_unverified,
+                created=created,
+            )
     runtime.barrier()
     return run.path
 
 
 def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, restart: bool, show: bool,
-           allow_unverified: bool) -> None:  # fmt: skip
+           allow_unverified: bool, created: bool) -> None:  # fmt: skip
     config = job.config
     if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
         echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
-    if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
-        _start_fresh(run, job, runtime, restart)
-    schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-    workers = config.workers if config.workers >= 0 else default_workers(runtime.device)
-    settings = LoopSettings(config.epochs, config.batch_size, schedule, config.seed, workers)
-    echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
-         f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
-         show)  # fmt: skip
-    train_loop(task, dataset, settings, runtime, run, show=show, allow_unverified=allow_unverified)
+    try:
+        if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
+            _start_fresh(run, job, runtime, restart)
+        echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
+             f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> "
+             f"{run.path}", show)  # fmt: skip
+        train_loop(task, dataset, _loop_settings(config, runtime), runtime, run, show=show,
+                   allow_unverified=allow_unverified)  # fmt: skip
+    except BaseException:
+        if runtime.is_main:  # a failure before the first epoch was saved leaves no folder with only config.json
+            run.discard_if_unstarted(created)
+        raise
     if runtime.is_main:
         _finish(run, job, show)
+
+
+def _check_compile(job: PretrainJob, runtime: Runtime) -> None:
+    """One line instead of a crash: torch.compile's CPU backend aborts the process ("free(): invalid size",
+    seen with torch 2.13) on the data-dependent shapes of ``skip_empty_persons``."""
+    if job.config.compile and runtime.device.type == "cpu" and getattr(job.method_config, "skip_empty_persons", 0):
+        raise UserError("compile=true with method.skip_empty_persons=true aborts torch.compile on a CPU; "
+                        "set method.skip_empty_persons=false")  # fmt: skip
+
+
+def _loop_settings(config: PretrainConfig, runtime: Runtime) -> LoopSettings:
+    workers = config.workers if config.workers >= 0 else default_workers(runtime.device)
+    schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
+    return LoopSettings(config.epochs, config.batch_size, schedule, config.seed, workers)
+
+
+def _already_finished(run: RunDir, restart: bool, is_main: bool, show: bool) -> bool:
+    """Whether the run has finished: its summary says so and every file it names exists and verifies. A
+    summary that claims more than exists (a final checkpoint lost when the disk filled) is not trusted:
+    it is removed, and the resume that follows repairs the run."""
+    summary = run.summary()
+    if restart or not (summary and summary.get("finished")):
+        return False
+    problem = run.unverified(summary)
+    if problem is None:
+        echo(f"pretraining already finished: {run.path}", show)
+        return True
+    echo(f"{run.path} is marked finished, but {problem}; repairing it from its last checkpoint", show)
+    if is_main:
+        (run.path / "summary.json").unlink()
+    return False
 
 
 def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool) -> None:
@@ -235,8 +281,10 @@ def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool)
 
 
 def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:
-    records = run.log_records()
+    """The summary, written only once the final checkpoint it names verifies against its epoch's log line."""
     epochs = job.config.epochs
+    run.verify(run.path / f"checkpoint-{epochs - 1}.pth")
+    records = run.log_records()
     run.write_summary({"finished": True, "final_checkpoint": f"checkpoint-{epochs - 1}.pth", "epochs": epochs,
                        "final_loss": records[-1]["loss"] if records else None,
                        "first_loss": records[0]["loss"] if records else None, "config_hash": job.digest})  # fmt: skip

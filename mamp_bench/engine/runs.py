@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,9 +18,20 @@ from typing import Any
 
 import torch
 
-from mamp_bench import __version__
-from mamp_bench.errors import UserError
-from mamp_bench.fileio import atomic_write, sha256_file, storage_error, write_json
+from mamp_bench import __version__, faults
+from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES
+from mamp_bench.errors import DataFormatError, UserError
+from mamp_bench.fileio import (
+    MAX_JSON_BYTES,
+    atomic_write,
+    check_regular,
+    json_text,
+    read_json,
+    read_regular,
+    sha256_file,
+    storage_error,
+    write_json,
+)
 
 
 def environment(runtime=None) -> dict[str, Any]:
@@ -66,6 +78,10 @@ def git_state() -> tuple[str | None, bool | None]:
     return out.stdout.strip(), bool(status.stdout.strip())
 
 
+#: Size bound of a run's log: one line of about 300 bytes an epoch (the paper's 400 epochs: 120 KB); 64 MiB.
+MAX_LOG_BYTES = 64 << 20
+
+
 class RunDir:
     """One run's folder: ``config.json``, ``log.jsonl``, checkpoints, ``summary.json``."""
 
@@ -74,14 +90,28 @@ class RunDir:
 
     @property
     def finished(self) -> bool:
+        """The summary says finished and everything it names exists and verifies."""
         summary = self.summary()
-        return bool(summary and summary.get("finished"))
+        return bool(summary and summary.get("finished")) and self.unverified(summary) is None
+
+    def unverified(self, summary: dict[str, Any]) -> str | None:
+        """Why a summary claims more than exists (its final checkpoint missing, or not the one the log line
+        of its epoch records; its record missing), or None when every file it names is there and verifies."""
+        try:
+            if summary.get("final_checkpoint"):
+                self.verify(self.path / summary["final_checkpoint"])
+            if summary.get("record"):
+                check_regular(summary["record"], MAX_JSON_BYTES, "result record")
+        except (UserError, TypeError, ValueError) as exc:
+            return str(exc)
+        return None
 
     def summary(self) -> dict[str, Any] | None:
         try:
-            return json.loads((self.path / "summary.json").read_text())
-        except (OSError, ValueError):
+            summary = read_json(self.path / "summary.json", "run summary")
+        except DataFormatError:
             return None
+        return summary if isinstance(summary, dict) else None
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.path / "config.json", config)
@@ -103,34 +133,46 @@ class RunDir:
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
         record = {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), **record}
+        path = self.path / "log.jsonl"
+        line = json_text(record, path, indent=None) + "\n"
+        if os.path.lexists(path):
+            check_regular(path, MAX_LOG_BYTES, "run log")
         try:
+            faults.point("log.jsonl@append", io=True)
             self.path.mkdir(parents=True, exist_ok=True)
-            with open(self.path / "log.jsonl", "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            with open(path, "a") as handle:
+                handle.write(line)
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            raise storage_error(self.path / "log.jsonl", exc) from None
+            raise storage_error(path, exc) from None
+        faults.point("log.jsonl@appended")
 
     def log_records(self) -> list[dict[str, Any]]:
         path = self.path / "log.jsonl"
-        if not path.is_file():
+        if not os.path.lexists(path):
             return []
         records = []
-        for line in path.read_text().splitlines():
+        for line in read_regular(path, MAX_LOG_BYTES, "run log").decode("utf-8", errors="replace").splitlines():
             try:
                 records.append(json.loads(line))
             except ValueError:
                 continue  # a torn last line after a crash
-        return records
+        return [r for r in records if isinstance(r, dict)]
+
+    def logged_digest(self, epoch: int) -> str | None:
+        """The checkpoint sha256 the (last) log line of ``epoch`` records, or None."""
+        digests = [r["checkpoint_sha256"] for r in self.log_records() if r.get("epoch") == epoch]
+        return digests[-1] if digests and digests[-1] else None
 
     def verify(self, checkpoint: Path, allow_unverified: bool = False) -> str:
         """The sha256 of ``checkpoint``, which must be the one this run's log recorded for the
         checkpoint's own epoch (``checkpoint-N.pth``: epoch N; ``checkpoint-last.pth``: any epoch
         the log recorded, whose state it then is). A checkpoint with no recorded sha256 (no log) is
         refused unless ``allow_unverified``."""
-        if not checkpoint.is_file():
+        if not os.path.lexists(checkpoint):
             raise UserError(f"checkpoint {checkpoint} does not exist")
+        check_regular(checkpoint, MAX_CHECKPOINT_BYTES, "checkpoint")
         digest = sha256_file(checkpoint)
         recorded = {r["epoch"]: r["checkpoint_sha256"] for r in self.log_records() if r.get("checkpoint_sha256")}
         if not recorded:
@@ -174,6 +216,19 @@ class RunDir:
         path = self.path / "log.jsonl"
         with atomic_write(path, "w") as handle:
             handle.write("".join(json.dumps(r) + "\n" for r in kept))
+
+    def discard_if_unstarted(self, created: bool) -> None:
+        """After a failure before any epoch was saved (no log line, no checkpoint), remove what the run
+        wrote: the whole folder when this invocation ``created`` it (and its parent when left empty), else
+        its ``config.json``; so no folder holding only a configuration is left behind."""
+        if (self.path / "log.jsonl").exists() or any(self.path.glob("*.pth")):
+            return
+        if created:
+            shutil.rmtree(self.path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.path.parent.rmdir()  # only if empty
+        else:
+            (self.path / "config.json").unlink(missing_ok=True)
 
 
 class Throughput:

@@ -5,10 +5,13 @@ every accuracy of a record is computed, and recomputed by ``mamp-bench verify``.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from mamp_bench.errors import NonFiniteValue
 
 
 @dataclass
@@ -26,7 +29,14 @@ class Tally:
         return cls(torch.zeros(classes, classes, dtype=torch.int64))
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor, loss_sum: float = 0.0) -> None:
+        """Count a batch of predictions (scores per class); ``NonFiniteValue`` if a score or the loss is NaN
+        or infinite, which would otherwise turn into a silent wrong accuracy."""
         logits, labels = logits.detach().float().cpu(), labels.cpu()
+        if not (torch.isfinite(logits).all() and math.isfinite(loss_sum)):
+            raise NonFiniteValue(
+                "predictions or the test loss are NaN or infinite (the model diverged, or its input is out of "
+                "range); stopped, no record written"
+            )
         pred = logits.argmax(dim=1)
         self.confusion += torch.bincount(labels * self.classes + pred, minlength=self.classes**2).reshape(
             self.classes, self.classes

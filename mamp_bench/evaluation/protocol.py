@@ -24,12 +24,17 @@ from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.runs import RunDir
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.metrics import Predictions
+from mamp_bench.fileio import read_regular
 from mamp_bench.models.transformer import SkeletonEncoder
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+#: Size bound of a protocol's TOML recipe: a few dozen settings per scale and family, 1-2 KB; 1 MiB.
+MAX_RECIPE_BYTES = 1 << 20
 
 
 @dataclass
@@ -102,8 +107,8 @@ class Protocol:
         ``[scale.<family>]``, ``[scale.<protocol>]`` and ``[scale.from-<family of the pretraining
         data>]`` sub-tables, then the user's overrides."""
         try:
-            recipe = tomllib.loads(cls.recipe.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            recipe = tomllib.loads(read_regular(cls.recipe, MAX_RECIPE_BYTES, "recipe").decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UserError(f"cannot read the recipe {cls.recipe}: {exc}") from None
         if scale not in recipe:
             raise UserError(f"the {cls.name} recipe has no {scale!r} scale ({cls.recipe})")
@@ -140,6 +145,11 @@ class Protocol:
     def setting(cls, config: Any, target: DatasetSpec, source: DatasetSpec) -> dict[str, Any]:
         """The values of ``setting_keys`` of a run (read from its configuration by default)."""
         return {key: getattr(config, key) for key in cls.setting_keys}
+
+    @classmethod
+    def check_data(cls, config: Any, train_clips: int) -> None:
+        """Called before any work (a pretraining included) with the size of the evaluated training split:
+        one line (``UserError``) for a setting the data cannot satisfy, such as a batch larger than the split."""
 
     @classmethod
     def estimate_seconds(cls, config: Any, train_clips: float, test_clips: int, rates: dict[str, float]) -> float:

@@ -20,12 +20,18 @@ from typing import Any
 
 import torch
 
-from mamp_bench.errors import UserError
+from mamp_bench.config import MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, require
 from mamp_bench.methods.base import PretrainMethod, PretrainOutput
 from mamp_bench.methods.losses import masked_mse
-from mamp_bench.methods.masking import Mask, build_masking
+from mamp_bench.methods.masking import Mask, build_masking, keep_count
 from mamp_bench.methods.targets import TokenTarget, patchify
-from mamp_bench.models.transformer import EncoderConfig, MaskedDecoder, SkeletonEncoder, to_person_sequences
+from mamp_bench.models.transformer import (
+    EncoderConfig,
+    MaskedDecoder,
+    SkeletonEncoder,
+    block_parameters,
+    to_person_sequences,
+)
 from mamp_bench.seeding import seeded_uniform
 
 
@@ -39,12 +45,23 @@ class MaskedConfig:
     skip_empty_persons: bool = False  # drop all-zero person sequences (not in the reference; see README)
 
     def validate(self) -> None:
-        if not 0 < self.mask_ratio < 1:
-            raise UserError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
-        if self.encoder.frames % self.encoder.t_patch:
-            raise UserError(f"encoder.frames ({self.encoder.frames}) must be a multiple of t_patch")
-        if self.encoder.dim % self.encoder.heads:
-            raise UserError(f"encoder.dim ({self.encoder.dim}) must be a multiple of encoder.heads")
+        self.encoder.validate()
+        tokens = self.encoder.grid[0] * self.encoder.grid[1]
+        visible = keep_count(tokens, self.mask_ratio) if 0 < self.mask_ratio < 1 else 0
+        heads = self.encoder.heads
+        require(self, [
+            (0 < self.mask_ratio < 1, f"mask_ratio must be in (0, 1), got {self.mask_ratio}"),
+            (0 < visible < tokens, f"mask_ratio {self.mask_ratio} leaves {visible} of {tokens} tokens visible; "
+                                   "at least one must be visible and one masked"),
+            (1 <= self.decoder_dim <= MAX_WIDTH and self.decoder_dim % heads == 0,
+             f"decoder_dim must be in [1, {MAX_WIDTH}] and a multiple of encoder.heads ({heads}), "
+             f"got {self.decoder_dim}"),
+            (0 <= self.decoder_depth <= MAX_DEPTH,
+             f"decoder_depth must be in [0, {MAX_DEPTH}], got {self.decoder_depth}"),
+            (self.decoder_dim <= MAX_WIDTH and self.decoder_depth <= MAX_DEPTH
+             and block_parameters(self.decoder_dim, self.encoder.mlp_ratio) * self.decoder_depth <= MAX_PARAMETERS,
+             f"{self.decoder_depth} decoder blocks of width {self.decoder_dim} exceed {MAX_PARAMETERS:,} parameters"),
+        ])  # fmt: skip
 
 
 class MaskedMethod(PretrainMethod):
@@ -116,12 +133,13 @@ class MaskedPredictionConfig(MaskedConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.target not in ("motion", "coords"):
-            raise UserError(f"target must be 'motion' or 'coords', got {self.target!r}")
-        if self.target_norm not in ("patch", "time", "none"):
-            raise UserError(f"target_norm must be 'patch', 'time' or 'none', got {self.target_norm!r}")
-        if not 1 <= self.motion_stride < self.encoder.frames:
-            raise UserError(f"motion_stride must be in [1, frames), got {self.motion_stride}")
+        require(self, [
+            (self.target in ("motion", "coords"), f"target must be 'motion' or 'coords', got {self.target!r}"),
+            (self.target_norm in ("patch", "time", "none"),
+             f"target_norm must be 'patch', 'time' or 'none', got {self.target_norm!r}"),
+            (1 <= self.motion_stride < self.encoder.frames,
+             f"motion_stride must be in [1, frames), got {self.motion_stride}"),
+        ])  # fmt: skip
 
 
 class MaskedPrediction(MaskedMethod):

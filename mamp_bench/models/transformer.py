@@ -19,7 +19,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mamp_bench.config import MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, require
+from mamp_bench.data.kinect import NUM_JOINTS
 from mamp_bench.errors import UserError
+
+#: The length of a prepared clip (the reference pads every sample to 300 frames); no window exceeds it.
+MAX_CLIP_FRAMES = 300
 
 
 @dataclass
@@ -39,6 +44,33 @@ class EncoderConfig:
     def grid(self) -> tuple[int, int]:
         """(TP, VP) = (frames // t_patch, joints)."""
         return self.frames // self.t_patch, self.joints
+
+    def validate(self) -> None:
+        """``UserError`` (one line) unless this architecture can be built on the prepared clips (25 joints,
+        x y z, at most 300 frames) at a sane size."""
+        require(self, [
+            (1 <= self.dim <= MAX_WIDTH, f"dim must be in [1, {MAX_WIDTH}], got {self.dim}"),
+            (1 <= self.depth <= MAX_DEPTH, f"depth must be in [1, {MAX_DEPTH}], got {self.depth}"),
+            (1 <= self.heads <= self.dim and self.dim % self.heads == 0,
+             f"heads must be >= 1 and divide dim ({self.dim}), got {self.heads}"),
+            (0 < self.mlp_ratio <= 64 and self.dim <= MAX_WIDTH and self.dim * self.mlp_ratio >= 1,
+             f"mlp_ratio must be in (0, 64] with at least one hidden unit, got {self.mlp_ratio}"),
+            (1 <= self.t_patch <= self.frames <= MAX_CLIP_FRAMES and self.frames % self.t_patch == 0,
+             f"frames must be a multiple of t_patch in [t_patch, {MAX_CLIP_FRAMES}], got frames {self.frames}, "
+             f"t_patch {self.t_patch}"),
+            (self.joints == NUM_JOINTS, f"joints must be {NUM_JOINTS} (the Kinect v2 skeleton), got {self.joints}"),
+            (self.in_channels == 3, f"in_channels must be 3 (x, y, z), got {self.in_channels}"),
+            (0 <= self.drop_path < 1, f"drop_path must be in [0, 1), got {self.drop_path}"),
+            (self.attention in ("sdpa", "explicit"), f"attention must be 'sdpa' or 'explicit', got {self.attention!r}"),
+            (self.dim <= MAX_WIDTH and self.depth <= MAX_DEPTH
+             and block_parameters(self.dim, self.mlp_ratio) * self.depth <= MAX_PARAMETERS,
+             f"{self.depth} blocks of width {self.dim} exceed {MAX_PARAMETERS:,} parameters"),
+        ], prefix="encoder.")  # fmt: skip
+
+
+def block_parameters(dim: int, mlp_ratio: float) -> float:
+    """Weights of one transformer block: qkv and projection (4 dim^2) and the MLP (2 dim^2 mlp_ratio)."""
+    return (4 + 2 * mlp_ratio) * dim * dim
 
 
 def trunc_normal_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:

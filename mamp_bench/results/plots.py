@@ -8,7 +8,7 @@ same method in the panel (a mask ratio, a label fraction, a transfer source); se
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 
 from mamp_bench.config import flatten
-from mamp_bench.errors import UserError
+from mamp_bench.engine.runs import RunDir
+from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.evaluation.metrics import Predictions
+from mamp_bench.fileio import read_json
 from mamp_bench.registry import METHODS
 from mamp_bench.results.frame import results_frame
 from mamp_bench.results.store import ResultsStore
@@ -75,23 +77,17 @@ def objective(run: dict[str, Any]) -> str:
     return METHODS.get(run["method"]).objective(run["method_config"])
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue  # a torn last line after a crash
-    return rows
-
-
 def pretraining_runs(runs_dir: Path) -> list[dict[str, Any]]:
     """Every pretraining run folder with a log: method, dataset, flattened configuration, epochs."""
     runs = []
     for log in sorted((runs_dir / "pretrain").glob("*/log.jsonl")):
-        config_file = log.parent / "config.json"
-        config = json.loads(config_file.read_text()) if config_file.is_file() else {}
-        epochs = _read_jsonl(log)
+        config_path = log.parent / "config.json"
+        try:
+            config = read_json(config_path, "run configuration") if os.path.lexists(config_path) else {}
+            epochs = [e for e in RunDir(log.parent).log_records() if isinstance(e.get("loss"), (int, float))]
+        except DataFormatError:  # not a regular file, or not JSON: not a run this suite wrote
+            continue
+        config = config if isinstance(config, dict) else {}
         if not epochs:
             continue
         values = {"dataset": config.get("dataset"), **flatten(config.get("pretrain", {})),

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamp_bench.fileio import write_bytes, write_json
+from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import read_json, write_bytes, write_json
 
 RESULTS_ENV = "MAMP_BENCH_RESULTS"
 
@@ -114,11 +115,14 @@ class ResultsStore:
 
 
 def read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
-    """(the record, '') or (None, why it cannot be used)."""
+    """(the record, '') or (None, why it cannot be used: missing, not a regular file (a FIFO would hang a
+    plain read), not JSON, edited, incomplete)."""
+    if not os.path.lexists(path):
+        return None, "missing"
     try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        return None, f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        record = read_json(path, "result record")
+    except DataFormatError as exc:
+        return None, f"unreadable: {str(exc).splitlines()[0]}"
     if not isinstance(record, dict):
         return None, "unreadable: not a JSON object"
     if record.get("checksum") != record_checksum(record):

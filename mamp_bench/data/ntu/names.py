@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import read_regular
 
 NAME_RE = re.compile(r"^S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})$")
 
@@ -101,17 +102,20 @@ def ntu_splits(variant: str) -> tuple[NtuSplit, ...]:
     raise ValueError(f"unknown NTU variant {variant!r}")
 
 
+#: Size bound of a missing-skeleton list: at most every NTU-120 sample (114,480) named on a line of up to 64
+#: bytes (a name is 20 characters, 29 with ".skeleton"): 7.3 MB; the official lists are 7-12 KB.
+MAX_MISSING_LIST_BYTES = 114_480 * 64
+
+
 def read_missing_list(path: str | Path) -> set[str]:
     """Read an official missing-skeleton list: header lines, then one sample name a line.
 
     Only lines that are exactly a sample name count, so the 3-line header of the official
     files (and the header-less copies in CTR-GCN/MAMP) both work.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"missing-skeleton list {path} does not exist")
+    text = read_regular(path, MAX_MISSING_LIST_BYTES, "missing-skeleton list").decode("utf-8", errors="replace")
     names = set()
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    for line in text.splitlines():
         stem = line.strip()
         if stem.endswith(".skeleton"):
             stem = stem[: -len(".skeleton")]

@@ -15,7 +15,9 @@ Grammar (whitespace-separated tokens, one record a line, LF or CRLF)::
 
 The body ID is a 64-bit tracking id; it is kept as its exact decimal string.
 Every count is checked against the tokens that remain before anything is sliced, so a file that
-claims 10**9 frames fails as truncated instead of allocating.
+claims 10**9 frames fails as truncated instead of allocating. Only regular files within the size
+bound below are read (a FIFO, a device, a directory named like a file are refused with the reason),
+and joint coordinates beyond the physical bound (``kinect.MAX_COORDINATE_M``) are refused.
 """
 
 from __future__ import annotations
@@ -25,12 +27,22 @@ from pathlib import Path
 
 import numpy as np
 
-from mamp_bench.data.kinect import NUM_JOINTS
+from mamp_bench.data.kinect import MAX_COORDINATE_M, NUM_JOINTS, first_out_of_bounds
 from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import read_regular
 
 BODY_INFO_FIELDS = 10
 JOINT_FIELDS = 12
 _BODY_TOKENS = BODY_INFO_FIELDS + 1 + NUM_JOINTS * JOINT_FIELDS
+
+#: The size bound of a ``.skeleton`` file, from the grammar: Kinect v2 tracks at most 6 bodies; the longest
+#: real sample has 300 frames and we allow twice that; a token takes at most 24 bytes with its separator (a
+#: 17-20 digit body ID, or a float printed with 7 significant digits such as -0.0001234567, with slack). That
+#: is 27 MB; the real files are 0.26-0.40 MB (103-158 frames of one body).
+MAX_FILE_FRAMES = 600
+MAX_BODIES = 6
+MAX_TOKEN_BYTES = 24
+MAX_FILE_BYTES = MAX_TOKEN_BYTES * (1 + MAX_FILE_FRAMES * (1 + MAX_BODIES * _BODY_TOKENS))
 
 
 @dataclass
@@ -75,11 +87,7 @@ class SkeletonFile:
 def read_ntu_skeleton(path: str | Path) -> SkeletonFile:
     path = Path(path)
     stem = path.name[: -len(".skeleton")] if path.name.endswith(".skeleton") else path.stem
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataFormatError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return parse_ntu_skeleton(data, stem)
+    return parse_ntu_skeleton(read_regular(path, MAX_FILE_BYTES, "NTU .skeleton file"), stem)
 
 
 def _count(values: np.ndarray, pos: int, what: str, where: str) -> int:
@@ -135,6 +143,7 @@ def parse_ntu_skeleton(data: bytes, name: str = "?") -> SkeletonFile:
         raise DataFormatError(f"{total - pos} unexpected values after the last frame")
     _check_line_count(data, lines)
     _gather_fields(bodies, values)
+    _check_coordinates(bodies)
     return SkeletonFile(name, num_frames, dropped, bodies)
 
 
@@ -161,6 +170,19 @@ def _gather_fields(bodies: dict[str, BodyTrack], values: np.ndarray) -> None:
         starts = np.asarray(track.offsets)[:, None]
         track.fields = values[starts + joint_cols].reshape(-1, NUM_JOINTS, JOINT_FIELDS)
         track.info = values[starts + info_cols]
+
+
+def _check_coordinates(bodies: dict[str, BodyTrack]) -> None:
+    """DataFormatError if a joint's x, y or z is beyond the physical bound (metres)."""
+    for track in bodies.values():
+        xyz = track.fields[..., :3]
+        bad = first_out_of_bounds(xyz)
+        if bad is not None:
+            frame = track.frames[bad // (NUM_JOINTS * 3)]
+            raise DataFormatError(
+                f"joint coordinate {xyz.flat[bad]:g} in frame {frame + 1} is beyond +-{MAX_COORDINATE_M:g} m "
+                "(camera coordinates are metres)"
+            )
 
 
 def _check_line_count(data: bytes, expected: int) -> None:

@@ -22,6 +22,7 @@ skipped and reported (the reference skips them silently).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -111,7 +112,7 @@ def _find_dir(raw: Path, names: tuple[str, ...], what: str) -> Path:
 def _find_split(raw: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         for folder in (raw, raw / "split", raw / "splits"):
-            if (folder / name).is_file():
+            if os.path.lexists(folder / name):  # the reader refuses what is not a regular file, with the reason
                 return folder / name
     raise UserError(f"no split file in {raw} (looked for {', '.join(names)})")
 
@@ -130,7 +131,7 @@ def _read_videos(
             manifest.skip(path.name, f"file name does not match the {PREFIX[phase]} naming")
             continue
         label = label_dir / path.name
-        jobs.append((path, label if label.is_file() else None))
+        jobs.append((path, label if os.path.lexists(label) else None))  # not a regular file: the reader says why
     by_video: dict[str, _Video] = {}
     for video in parallel_map(partial(_process, inclusive=inclusive), jobs, workers, f"reading {PREFIX[phase]}", quiet):
         if video.error:

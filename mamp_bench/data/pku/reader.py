@@ -5,6 +5,9 @@
 * label: one file per video, rows ``action_id,start_frame,end_frame,confidence`` with 1-based
   action ids (1..51) and 1-based frame numbers;
 * split: 4 lines, ``Training videos:`` / a comma-separated list / a header / the test list.
+
+Only regular files within the size bounds below are read (anything else is refused with the reason),
+and coordinates beyond the physical bound (``kinect.MAX_COORDINATE_M``) are refused.
 """
 
 from __future__ import annotations
@@ -15,22 +18,32 @@ from pathlib import Path
 
 import numpy as np
 
+from mamp_bench.data.kinect import MAX_COORDINATE_M, first_out_of_bounds
 from mamp_bench.errors import DataFormatError
+from mamp_bench.fileio import read_regular
 
 PKU_NUM_CLASSES = 51
 FRAME_VALUES = 150
+
+#: Size bounds, from the formats. Skeleton: one line a frame of 150 values printed %f-style ("-0.304560", at
+#: most 11 bytes with the separator below 100 m; we allow 16); Phase I videos last 3-4 minutes at 30 fps
+#: (about 7,000 frames; the real Phase II file here has 1,040 frames in 1.45 MB) and we allow 20 minutes
+#: (36,000 frames): 86 MB.
+MAX_VIDEO_FRAMES = 36_000
+MAX_SKELETON_BYTES = MAX_VIDEO_FRAMES * FRAME_VALUES * 16
+#: Label file: one row an action instance (about 20 a video: 21.5k over Phase I's 1,076 videos), 17 bytes
+#: for "51,12345,12399,2"; we allow a row every 10 frames of the longest video at 64 bytes a row: 230 KB.
+MAX_LABEL_BYTES = MAX_VIDEO_FRAMES // 10 * 64
+#: Split file: two lists of at most every video of a phase (1,076 names of 6-8 characters and ", ", 11 KB);
+#: 1 MiB is about 90 times that.
+MAX_SPLIT_BYTES = 1 << 20
 PHASE1_NAME = re.compile(r"^\d{4}-[LMR]$")
 PHASE2_NAME = re.compile(r"^A\d{2}N\d{2}-[LMR]$")
 
 
 def read_pku_skeleton(path: str | Path) -> np.ndarray:
     """(T, 150) float32 raw camera coordinates of one video."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataFormatError(f"cannot read {path.name}: {exc.strerror or exc}") from exc
-    return parse_pku_skeleton(data)
+    return parse_pku_skeleton(read_regular(path, MAX_SKELETON_BYTES, "PKU-MMD skeleton file"))
 
 
 def parse_pku_skeleton(data: bytes) -> np.ndarray:
@@ -49,6 +62,12 @@ def parse_pku_skeleton(data: bytes) -> np.ndarray:
     if not np.isfinite(values).all():
         frame = int(np.flatnonzero(~np.isfinite(values))[0]) // FRAME_VALUES
         raise DataFormatError(f"NaN or infinite value in frame {frame + 1}")
+    bad = first_out_of_bounds(values)
+    if bad is not None:
+        raise DataFormatError(
+            f"coordinate {values[bad]:g} in frame {bad // FRAME_VALUES + 1} is beyond +-{MAX_COORDINATE_M:g} m "
+            "(camera coordinates are metres)"
+        )
     return values.reshape(-1, FRAME_VALUES).astype(np.float32)
 
 
@@ -62,11 +81,7 @@ class LabelRow:
 
 def read_pku_labels(path: str | Path) -> list[LabelRow]:
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DataFormatError(f"cannot read label file {path.name}: {exc.strerror or exc}") from exc
-    return parse_pku_labels(data, path.name)
+    return parse_pku_labels(read_regular(path, MAX_LABEL_BYTES, "PKU-MMD label file"), path.name)
 
 
 def parse_pku_labels(data: bytes, name: str = "?") -> list[LabelRow]:
@@ -93,7 +108,7 @@ def parse_pku_labels(data: bytes, name: str = "?") -> list[LabelRow]:
 def read_pku_split(path: str | Path) -> tuple[list[str], list[str]]:
     """(train videos, test videos) from a 4-line split file; a trailing comma is allowed."""
     path = Path(path)
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    lines = read_regular(path, MAX_SPLIT_BYTES, "PKU-MMD split file").decode("utf-8", errors="replace").splitlines()
     if len(lines) < 2 or ":" not in lines[0]:
         raise DataFormatError(
             f"split file {path.name} is not in the 4-line format (header, train list, header, test list)"

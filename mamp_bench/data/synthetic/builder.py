@@ -60,6 +60,12 @@ RECIPES = {
 }
 
 
+def is_built(family: str, filename: str, root: Path | None = None) -> bool:
+    """Whether that file of the synthetic set of ``family`` is already in the cache (so nothing will be
+    written there)."""
+    return ((root or cache_dir()) / "synthetic" / RECIPES[family].key / filename).is_file()
+
+
 def synthetic_file(family: str, filename: str, root: Path | None = None) -> Path:
     """One prepared ``.npz`` of a family's synthetic set (``NTU60_XSub.npz``), built if needed."""
     recipe = RECIPES[family]
