@@ -1,5 +1,5 @@
 """The fault matrix (issue 17): a fault at every write point of a pretraining and of each protocol, then
-the same command again with ``--resume``.
+the same command again (which resumes).
 
 The write points are not listed here: an uninterrupted run with ``MAMP_BENCH_FAULT_TRACE`` names every
 point it passes (``<file>@open``, ``@fsync``, ``@rename``, ``@renamed`` of each atomic write, and
@@ -171,7 +171,7 @@ def check_pretraining_fault(fault: Fault, fork, data_root: Path, reference, fold
     code, err = fork(argv, fault.env(), folder / "err")
     _check_fault_outcome(fault, code, err)
     check_claims(run)
-    code, err = fork([*argv, "--resume"], {}, folder / "err-resume")
+    code, err = fork(argv, {}, folder / "err-resume")  # the same command resumes
     assert code == 0, (str(fault), err)
     check_claims(run)
     assert json.loads((run / "summary.json").read_text())["finished"]
@@ -267,7 +267,7 @@ def check_protocol_fault(fault: Fault, protocol: str, fork, data_root, checkpoin
     for run in (folder / "runs").rglob("config.json"):
         check_claims(run.parent)
     assert all(m == reference for m in metrics(folder)), f"{fault}: a record claims other numbers"
-    code, err = fork([*argv, "--resume"], {}, folder / "err-resume")
+    code, err = fork(argv, {}, folder / "err-resume")  # the same command resumes
     assert code == 0, (str(fault), err)
     assert metrics(folder) == [reference], str(fault)
     for run in (folder / "runs").rglob("config.json"):

@@ -237,7 +237,7 @@ def test_other_readers_skip_special_files_silently_or_with_a_reason(tmp_path):
     with _deadline(10):
         store = ResultsStore(tmp_path / "results")
         assert store.records() == [] and store.find("knn", "ntu60-xsub", "mamp", "abc", 0) is None
-        assert [reason.split(":")[0] for _, reason in store.invalid()] == ["unreadable", "unreadable"]
+        assert [reason.split(":")[0] for _, reason in store.scan().skipped] == ["unreadable", "unreadable"]
         assert RunDir(tmp_path).summary() is None and not RunDir(tmp_path).finished
 
 
