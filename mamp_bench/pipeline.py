@@ -27,7 +27,7 @@ from mamp_bench import __version__
 from mamp_bench.checkpoints import checkpoint_method, load_checkpoint, load_encoder
 from mamp_bench.config import apply_overrides, config_hash, require, to_dict
 from mamp_bench.console import echo
-from mamp_bench.data.provenance import file_provenance
+from mamp_bench.data.provenance import file_provenance, fingerprint
 from mamp_bench.data.specs import DatasetSpec, default_dataset, get_dataset
 from mamp_bench.engine.distributed import init_runtime
 from mamp_bench.engine.metric_logs import EVENTS_GLOB, MetricLogs
@@ -213,9 +213,17 @@ def _checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> E
 
 
 def existing_record(resolved: ResolvedRun, options: Options) -> dict[str, Any] | None:
+    """The stored record of this run, unless the data it evaluated (or pretrained on) changed since."""
     r = resolved.request
-    return ResultsStore(options.results_dir).find(resolved.protocol_cls.name, resolved.target.name, r.method,
-                                                  resolved.digest, r.seed)  # fmt: skip
+    record = ResultsStore(options.results_dir).find(resolved.protocol_cls.name, resolved.target.name, r.method,
+                                                    resolved.digest, r.seed)  # fmt: skip
+    if record is None:
+        return None
+    for key, spec in (("evaluated", resolved.target), ("pretrained_on", resolved.source)):
+        recorded = record.get("data", {}).get(key, {}).get("fingerprint")
+        if recorded and recorded != fingerprint(spec.path(options.data_root)):
+            return None
+    return record
 
 
 def pretrain(request: Request, options: Options) -> Path:
@@ -271,8 +279,9 @@ def _open_run_dir(resolved: ResolvedRun, options: Options, runtime, encoder_reco
     start over on --restart, or on --force when the folder holds a finished run; write its configuration."""
     run_dir = resolved.run
     discard = options.restart or (options.force and run_dir.finished)
-    if not discard and (run_dir.path / "checkpoint-last.pth").exists():
-        run_dir.check_config_hash(resolved.digest)
+    data = fingerprint(resolved.target.path(options.data_root))
+    if not discard:
+        run_dir.check_config_hash(resolved.digest, data)
     if not runtime.is_main:
         return
     if discard:
@@ -282,7 +291,7 @@ def _open_run_dir(resolved: ResolvedRun, options: Options, runtime, encoder_reco
             events.unlink()
     run_dir.write_config({"config_hash": resolved.digest, "seed": resolved.request.seed, "setting": resolved.setting,
                           "protocol_config": to_dict(resolved.config), "encoder": encoder_record,
-                          "environment": environment(runtime)})  # fmt: skip
+                          "data_fingerprint": data, "environment": environment(runtime)})  # fmt: skip
 
 
 def _publish(resolved: ResolvedRun, record: dict[str, Any], ctx: ProtocolContext, options: Options) -> dict:
@@ -312,7 +321,7 @@ def data_provenance(spec: DatasetSpec, data_root: str | None) -> dict[str, Any]:
     path = spec.path(data_root)
     found = file_provenance(path)
     return {"dataset": spec.name, "file": str(path), "synthetic": spec.synthetic or bool(found.get("synthetic")),
-            "provenance": found}  # fmt: skip
+            "fingerprint": fingerprint(path), "provenance": found}  # fmt: skip
 
 
 def _encoder_factory(resolved: ResolvedRun, options: Options):
@@ -325,7 +334,10 @@ def _encoder_factory(resolved: ResolvedRun, options: Options):
         info["checkpoint"] = str(source.checkpoint)
         return (lambda: load_encoder(source.checkpoint)), info
     if source.kind == "pretrained":
-        restart = options.restart and not RunDir(source.pretraining.folder(options.runs_dir)).finished
+        pretraining = RunDir(source.pretraining.folder(options.runs_dir))
+        # --restart starts the evaluation over; the pretraining too when it is unfinished or on other data
+        data = fingerprint(resolved.source.path(options.data_root))
+        restart = options.restart and not (pretraining.finished and pretraining.same_data(data))
         run_path = run_pretraining(source.pretraining, data_root=options.data_root, runs_root=options.runs_dir,
                                    restart=restart, device=options.device, quiet=options.quiet, wait=options.wait,
                                    allow_unverified=options.allow_unverified)  # fmt: skip

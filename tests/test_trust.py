@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -154,6 +155,41 @@ def test_data_prepared_from_synth_output_is_recorded_as_synthetic(ntu60_prepared
 
 
 # 4. Exports ------------------------------------------------------------------------------------
+
+
+TINY_PRETRAINING = ("--set", "pretrain.epochs=1", "--set", "pretrain.warmup_epochs=0", "--set", "pretrain.batch_size=8",
+                    "--set", "pretrain.max_clips=16", "--set", "pretrain.workers=0", "--set", "pretrain.window=40",
+                    "--set", "method.encoder.dim=32", "--set", "method.encoder.depth=1", "--set",
+                    "method.encoder.heads=2", "--set", "method.decoder_dim=32", "--set", "k=5")  # fmt: skip
+
+
+def test_a_pretraining_or_record_is_never_reused_on_data_that_changed(ntu60_prepared, tmp_path, capsys):
+    """The prepared file is replaced (prepared again from other raw files, or another synthetic stand-in)
+    under the same name: the finished pretraining and the stored record were produced from other data,
+    so neither may stand for the new data; --restart trains and evaluates again."""
+    data = tmp_path / "data"
+    shutil.copytree(ntu60_prepared[0], data)
+    argv = run_argv(data, tmp_path, "--protocol", "knn", *TINY_PRETRAINING)
+    assert main(argv) == 0
+    (first,) = ResultsStore(tmp_path / "results").records()
+    assert main(argv) == 0 and "already done" not in capsys.readouterr().err  # quiet; the same record
+    assert ResultsStore(tmp_path / "results").records() == [first]
+
+    npz = data / "NTU60_XSub.npz"
+    with np.load(npz) as arrays:
+        changed = {key: arrays[key] for key in arrays.files}
+    changed["x_train"] = changed["x_train"][::-1].copy()  # the same shapes, other clips under the labels
+    np.savez(npz, **changed)
+    assert main(argv) == 2
+    err = one_line(capsys.readouterr().err)
+    assert "was trained on other data than the prepared file holds now" in err and "--restart" in err
+    assert ResultsStore(tmp_path / "results").records() == [first]  # nothing rewritten under the old data
+
+    assert main([*argv, "--restart"]) == 0
+    (second,) = ResultsStore(tmp_path / "results").records()
+    for key in ("evaluated", "pretrained_on"):
+        assert second["data"][key]["fingerprint"] != first["data"][key]["fingerprint"]
+    assert second["encoder"]["checkpoint_sha256"] != first["encoder"]["checkpoint_sha256"]
 
 
 def test_every_table_renders_in_every_format_and_latex_is_escaped(tmp_path):

@@ -27,6 +27,7 @@ from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, config_hash, r
 from mamp_bench.console import echo
 from mamp_bench.data.batched_transform import DeferredTrainSet, apply_train
 from mamp_bench.data.dataset import SkeletonDataset
+from mamp_bench.data.provenance import fingerprint
 from mamp_bench.data.specs import get_dataset
 from mamp_bench.data.transforms import train_transform
 from mamp_bench.engine.distributed import Runtime, init_runtime
@@ -190,8 +191,9 @@ def pretrain(
     _check_compile(job, runtime)
     run = RunDir(output_dir or job.folder(runs_root))
     show = runtime.is_main and not quiet
+    data = fingerprint(get_dataset(job.dataset).path(data_root))
     if not restart:
-        run.check_config_hash(job.digest)
+        run.check_config_hash(job.digest, data)
     if _already_finished(run, restart, runtime.is_main, show):
         return run.path
     dataset = build_train_set(job, data_root)
@@ -204,22 +206,14 @@ def pretrain(
         if run.finished and not restart:  # another process finished it while this one waited
             echo(f"pretraining already finished: {run.path}", show)
         else:
-            _train(
-                job,
-                dataset,
-                run,
-                runtime,
-                restart=restart,
-                show=show,
-                allow_unverified=allow_unverified,
-                created=created,
-            )
+            _train(job, dataset, run, runtime, restart=restart, show=show, allow_unverified=allow_unverified,
+                   created=created, data=data)  # fmt: skip
     runtime.barrier()
     return run.path
 
 
 def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, restart: bool, show: bool,
-           allow_unverified: bool, created: bool) -> None:  # fmt: skip
+           allow_unverified: bool, created: bool, data: str | None) -> None:  # fmt: skip
     config = job.config
     if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
         echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
@@ -227,7 +221,7 @@ def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Run
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
     try:
         if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
-            _start_fresh(run, job, runtime, restart)
+            _start_fresh(run, job, runtime, restart, data)
         echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
              f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> "
              f"{run.path}", show)  # fmt: skip
@@ -272,12 +266,13 @@ def _already_finished(run: RunDir, restart: bool, is_main: bool, show: bool) -> 
     return False
 
 
-def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool) -> None:
+def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool, data: str | None) -> None:
     if restart:
         for old in run.path.glob("*"):
             if old.name in ("log.jsonl", "summary.json") or old.suffix == ".pth" or old.match(EVENTS_GLOB):
                 old.unlink()
-    run.write_config({**job.spec(), "config_hash": job.digest, "environment": environment(runtime)})
+    run.write_config({**job.spec(), "config_hash": job.digest, "data_fingerprint": data,
+                      "environment": environment(runtime)})  # fmt: skip
 
 
 def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:

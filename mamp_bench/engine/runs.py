@@ -116,16 +116,31 @@ class RunDir:
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.path / "config.json", config)
 
-    def check_config_hash(self, digest: str) -> None:
-        """Refuse to continue or reuse a folder whose run has another configuration than ``digest``."""
+    def recorded(self, key: str) -> Any:
+        """A value of this run's ``config.json`` (None when there is none)."""
         try:
-            recorded = json.loads((self.path / "config.json").read_text()).get("config_hash")
+            return json.loads((self.path / "config.json").read_text()).get(key)
         except (OSError, ValueError, AttributeError):
-            return  # nothing recorded yet
-        started = self.finished or (self.path / "checkpoint-last.pth").exists()
-        if started and recorded is not None and recorded != digest:
+            return None
+
+    def same_data(self, data: str | None) -> bool:
+        """Whether the run was trained on the data of fingerprint ``data`` (or either is unknown)."""
+        recorded = self.recorded("data_fingerprint")
+        return not (recorded and data) or recorded == data
+
+    def check_config_hash(self, digest: str, data: str | None = None) -> None:
+        """Refuse to continue or reuse a folder whose run has another configuration than ``digest``, or
+        that was trained on other data than the prepared file of fingerprint ``data`` holds now."""
+        if not (self.finished or (self.path / "checkpoint-last.pth").exists()):
+            return
+        recorded = self.recorded("config_hash")
+        if recorded is not None and recorded != digest:
             raise UserError(f"{self.path} holds a run of another configuration (hash {recorded}, this one {digest}): "
                             "pass --restart to discard it, or choose another folder")  # fmt: skip
+        if not self.same_data(data):
+            raise UserError(f"{self.path} was trained on other data than the prepared file holds now (fingerprint "
+                            f"{self.recorded('data_fingerprint')[:12]}, now {data[:12]}): pass --restart to train "
+                            "it again on the current data")  # fmt: skip
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / "summary.json", summary)
