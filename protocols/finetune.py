@@ -106,7 +106,7 @@ def set_drop_path(encoder: torch.nn.Module, rate: float) -> None:
 class Finetune(Protocol):
     """Fine-tune the whole encoder with the MLP head (reference recipe)."""
 
-    description = "fine-tune encoder + MLP head, layer-wise lr decay (reference recipe)"
+    description = "fine-tune encoder + MLP head, layer-wise lr decay"
     Config = FinetuneConfig
     recipe = RECIPES / "finetune.toml"
     tier = 2
@@ -181,7 +181,7 @@ class Scratch(Finetune):
 class SemiSupervised(Finetune):
     """The fine-tune recipe on a labelled fraction (1 % or 10 %) of the training set."""
 
-    description = "fine-tune on a class-stratified labelled fraction (1 % / 10 %), per seed"
+    description = "fine-tune on a labelled fraction (1 % / 10 %): stratified per seed, or the scripts' draws"
     tier = 3
     setting_keys = ("fraction",)
     columns = tuple(

@@ -99,7 +99,7 @@ class _Features(torch.utils.data.Dataset):
 class LinearProbe(Protocol):
     """Linear evaluation on frozen features (SGD, BN + linear head)."""
 
-    description = "linear probe on the frozen encoder (reference recipe)"
+    description = "linear probe on the frozen encoder"
     Config = LinearConfig
     recipe = RECIPES / "linear.toml"
     encoder = "any"

@@ -141,6 +141,27 @@ def test_synthetic_runs_get_their_own_table_and_no_gap(tmp_path):
     assert "NTU-60 xsub (synthetic)" in text
 
 
+def test_a_table_shows_only_what_was_measured_where(tmp_path):
+    """The committed smoke tables: a real-benchmark table with no run on real data has no empty Δ column
+    and says so; the synthetic table has columns only for the stand-ins that were run; a caption names
+    the fidelity of the rows, not a recipe they may not have used."""
+    store = ResultsStore(tmp_path)
+    for seed in (0, 1):
+        store.write(
+            record("mamp", "linear", "synthetic-ntu60", "ntu60", "xsub", seed, 60.0 + seed, 59.0, scale="smoke")
+        )
+    real, synthetic = build_tables("linear", load_results(tmp_path))
+    assert not [r for r in real.rows if r.kind == "measured"]
+    text = render([real], "markdown")
+    assert "Δ vs reported" not in text and "no run on real data" in text
+    assert synthetic.column_labels == ["NTU-60 xsub (synthetic)"]
+    assert "—" not in render([synthetic], "markdown").split("\n\n", 1)[1]  # no cell of a stand-in not run
+    for name in PROTOCOLS.names():
+        assert "reference recipe" not in PROTOCOLS.get(name).description
+    fixed_store(tmp_path / "both")  # with real rows the gap column is back
+    assert "Δ vs reported" in render(build_tables("linear", load_results(tmp_path / "both")), "markdown")
+
+
 def test_data_prepared_from_synth_output_is_recorded_as_synthetic(ntu60_prepared, tiny_checkpoint, tmp_path):
     manifest = json.loads((ntu60_prepared[0] / "NTU60_manifest.json").read_text())
     assert manifest["synthetic"] is True  # the tree came from the synthetic generator, prepared as "ntu60"

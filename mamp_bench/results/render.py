@@ -66,12 +66,13 @@ def gap_text(row: Row) -> str:
 
 def grid(table: Table, style: Style = MARKDOWN) -> tuple[list[str], list[list[str]]]:
     """(headers, rows of cell texts) of a table in a style."""
-    headers = ["method", *table.column_labels] + ([] if table.synthetic else [GAP])
+    gap = table.measured and not table.synthetic
+    headers = ["method", *table.column_labels] + ([GAP] if gap else [])
     body = []
     for row in table.rows:
         label = style.text(row.label) + "".join(style.note(n) for n in row.notes)
         cells = [cell_text(c, style) for c in row.cells]
-        body.append([label, *cells] + ([] if table.synthetic else [style.text(gap_text(row))]))
+        body.append([label, *cells] + ([style.text(gap_text(row))] if gap else []))
     return [style.text(h) for h in headers], body
 
 
