@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mamp_bench import faults
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import storage_error
 
@@ -105,10 +106,12 @@ class EventFile:
             return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            faults.point("events@append", io=True)  # one name for every run's event file (it names the pid)
             with open(self.path, "ab") as handle:
                 handle.write(b"".join(tfrecord(event) for event in self._pending))
         except OSError as exc:
             raise storage_error(self.path, exc) from None
+        faults.point("events@appended")
         self._pending.clear()
 
 
