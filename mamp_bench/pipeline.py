@@ -249,6 +249,7 @@ def run(request: Request, options: Options) -> dict[str, Any]:
     if existing is not None and not options.force:
         echo(f"already done: {store.path_for(existing)} (use --force to run again)", show)
         if runtime.is_main and resolved.run.path.is_dir() and not resolved.run.finished:  # a kill came in between
+            write_json(resolved.run.path / "record.json", existing)  # (which also clears a killed write's temporary)
             resolved.run.write_summary({"finished": True, "record": str(store.path_for(existing))})
         return existing
     check_output_locations(runs_dir(options.runs_dir), store.root, {resolved.target, resolved.source})

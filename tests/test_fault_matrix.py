@@ -275,9 +275,11 @@ def check_protocol_fault(fault: Fault, protocol: str, fork, data_root, checkpoin
     assert temporaries(folder) == []
 
 
-#: the default suite's sample for one protocol: each side of the record's rename, a full disk on the second
-#: epoch's checkpoint and a lost permission on the results store
-PROTOCOL_SAMPLE = {"kill@record.json@renamed#1", "ENOSPC@checkpoint-last.pth@fsync#2", "kill@summary.json@rename#1"}
+#: the default suite's sample for one protocol: a kill while the run folder's record is written (after the
+#: store's: the rerun finds the record done and must complete the folder) and after its rename, a full disk on
+#: the second epoch's checkpoint, a kill in the summary's rename and a lost permission on the results store
+PROTOCOL_SAMPLE = {"kill@record.json@fsync#1", "kill@record.json@renamed#1", "ENOSPC@checkpoint-last.pth@fsync#2",
+                   "kill@summary.json@rename#1"}  # fmt: skip
 
 
 def test_protocol_faults_sample(fork, ntu60_prepared, tiny_checkpoint, protocol_references, tmp_path):
