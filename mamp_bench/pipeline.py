@@ -213,11 +213,14 @@ def _checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> E
 
 
 def existing_record(resolved: ResolvedRun, options: Options) -> dict[str, Any] | None:
-    """The stored record of this run, unless the data it evaluated (or pretrained on) changed since."""
+    """The stored record of this run, if this runs folder produced it (a record from elsewhere, such as the
+    committed smoke records in a fresh clone, is a result to compare with: the job runs, and
+    ``git diff results/`` shows whether it reproduced) and the data it evaluated (or pretrained on) has
+    not changed since."""
     r = resolved.request
     record = ResultsStore(options.results_dir).find(resolved.protocol_cls.name, resolved.target.name, r.method,
                                                     resolved.digest, r.seed)  # fmt: skip
-    if record is None:
+    if record is None or not (resolved.run.path / "config.json").is_file():
         return None
     for key, spec in (("evaluated", resolved.target), ("pretrained_on", resolved.source)):
         recorded = record.get("data", {}).get(key, {}).get("fingerprint")

@@ -213,6 +213,25 @@ def test_a_pretraining_or_record_is_never_reused_on_data_that_changed(ntu60_prep
     assert second["encoder"]["checkpoint_sha256"] != first["encoder"]["checkpoint_sha256"]
 
 
+def test_committed_records_are_compared_with_not_reused_in_a_fresh_clone(ntu60_prepared, tiny_checkpoint, tmp_path,
+                                                                         capsys):  # fmt: skip
+    """A fresh clone holds the committed records but no runs folder: the quick start runs its job instead of
+    answering 'already done' from another machine's run, and reproduces the record; here, it is done."""
+    argv = [a for a in run_argv(ntu60_prepared[0], tmp_path, "--protocol", "knn", "--checkpoint", str(tiny_checkpoint),
+                                "--set", "k=5") if a != "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    (first,) = ResultsStore(tmp_path / "results").records()
+    shutil.rmtree(tmp_path / "runs")  # the clone: the records, not the runs
+    capsys.readouterr()
+    assert main(argv) == 0 and "already done" not in capsys.readouterr().err
+    (second,) = ResultsStore(tmp_path / "results").records()
+    untimed = [
+        {k: v for k, v in r["metrics"].items() if "seconds" not in k and "per_s" not in k} for r in (first, second)
+    ]
+    assert untimed[0] == untimed[1] and second["predictions"]["sha256"] == first["predictions"]["sha256"]
+    assert main(argv) == 0 and "already done" in capsys.readouterr().err
+
+
 def test_every_table_renders_in_every_format_and_latex_is_escaped(tmp_path):
     store = fixed_store(tmp_path)
     store.write(record("m&m_50%#{x}$~^", "linear", "ntu60-xsub", "ntu60", "xsub", 0, 70.0, 70.0))

@@ -17,11 +17,13 @@ from mamp_bench.cli import main
 def test_export_a_pretraining_then_list_it_with_the_records_that_evaluated_it(ntu60_prepared, tmp_path, capsys,
                                                                             monkeypatch):  # fmt: skip
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "300")  # one line per checkpoint
     tiny = ["--set", "pretrain.epochs=2", "--set", "pretrain.batch_size=8", "--set", "pretrain.max_clips=32",
             "--set", "pretrain.warmup_epochs=0", "--set", "method.encoder.dim=32", "--set", "method.encoder.depth=1",
             "--set", "method.encoder.heads=2", "--set", "method.decoder_dim=32"]  # fmt: skip
     data = ["--data-root", str(ntu60_prepared[0]), "--dataset", "ntu60-xsub", "--device", "cpu", "--quiet"]
     assert main(["run", "--method", "mamp", "--protocol", "knn", *data, *tiny]) == 0
+    assert main(["run", "--method", "mamp", "--protocol", "knn", *data, *tiny, "--set", "k=5"]) == 0
     capsys.readouterr()
 
     assert main(["zoo"]) == 0  # before the export: the official checkpoints and the finished pretraining
@@ -29,6 +31,7 @@ def test_export_a_pretraining_then_list_it_with_the_records_that_evaluated_it(nt
     assert re.search(r"\| official +\| mamp-official-ntu60-xsub .*linear \(published\) ntu60-xsub: 85\.0", listing)
     assert re.search(r"\| official +\| mamp-official-ntu120-xset .*finetune \(published\) ntu120-xset: 91\.5", listing)
     assert re.search(r"\| run +\| mamp-ntu60-xsub-\w+ +\| mamp .*knn ntu60-xsub s0: \d+\.\d", listing)
+    assert re.search(r"knn ntu60-xsub \(k=5\) s0: \d+\.\d", listing)  # each setting says which it is
 
     (run,) = (tmp_path / "runs" / "pretrain").iterdir()
     assert main(["export-checkpoint", str(run)]) == 0
@@ -40,8 +43,8 @@ def test_export_a_pretraining_then_list_it_with_the_records_that_evaluated_it(nt
     assert meta["Method"] == "mamp" and meta["sha256"] == sha and meta["Weights"] == weights.name
     assert meta["Metadata"]["Training Data"] == "ntu60-xsub" and meta["Metadata"]["Epochs"] == 2
     assert meta["Config"]["pretrain"]["epochs"] == 2 and meta["Config"]["method_config"]["encoder"]["dim"] == 32
-    (result,) = meta["Results"]
-    assert result["Task"] == "knn" and (tmp_path / result["Record"]).is_file()
+    assert sorted(r["Setting"].get("k", "") for r in meta["Results"]) == ["", "5"]
+    assert all(r["Task"] == "knn" and (tmp_path / r["Record"]).is_file() for r in meta["Results"])
     assert mamp_bench.load_encoder(weights).config.dim == 32
 
     assert main(["zoo", "--json"]) == 0

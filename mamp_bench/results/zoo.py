@@ -78,10 +78,14 @@ def evaluations(store: ResultsStore, sha256: str) -> list[dict[str, Any]]:
     for record in store.records():
         if record.get("encoder", {}).get("checkpoint_sha256") != sha256:
             continue
-        metrics = record.get("metrics", {})
+        # the evaluation's own settings (a fraction, k): the pretraining's are the checkpoint's, listed once
+        protocol = {k: v for k, v in record.get("overrides", {}).items() if not k.startswith(("pretrain.", "method."))}
+        metrics, setting = record.get("metrics", {}), {**record.get("setting", {}), **protocol}
+        shown = ", ".join(f"{key}={value}" for key, value in sorted(setting.items()))
         found.append({"protocol": record["protocol"], "dataset": record["dataset"], "seed": record["seed"],
-                      "top1": metrics.get("top1_best"), "top1_final": metrics.get("top1_final"),
-                      "seed_note": f" s{record['seed']}", "record": str(store.path_for(record))})  # fmt: skip
+                      "setting": setting, "top1": metrics.get("top1_best"), "top1_final": metrics.get("top1_final"),
+                      "seed_note": (f" ({shown})" if shown else "") + f" s{record['seed']}",
+                      "record": str(store.path_for(record))})  # fmt: skip
     return sorted(found, key=lambda r: (r["protocol"], r["dataset"], r["seed"]))
 
 
@@ -186,7 +190,7 @@ def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, d
     if not (weights.is_file() and sha256_file(weights) == sha):
         write_bytes(weights, path.read_bytes())
     commit, dirty = git_state()
-    results = [{"Task": r["protocol"], "Dataset": r["dataset"], "Seed": r["seed"],
+    results = [{"Task": r["protocol"], "Dataset": r["dataset"], "Setting": r["setting"], "Seed": r["seed"],
                 "Metrics": {"Top 1 Accuracy (best epoch)": r["top1"], "Top 1 Accuracy (final epoch)": r["top1_final"]},
                 "Record": r["record"]} for r in evaluations(ResultsStore(results_dir), sha)]  # fmt: skip
     meta = {
