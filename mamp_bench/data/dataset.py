@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mamp_bench.data.kinect import MAX_COORDINATE_M, NUM_JOINTS, NUM_PERSONS, first_out_of_bounds
+from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS, check_coordinates
 from mamp_bench.data.npzio import MAX_NPZ_BYTES, open_npz_array
 from mamp_bench.data.transforms import Compose, test_transform
 from mamp_bench.errors import DataFormatError
@@ -91,15 +91,7 @@ class SkeletonDataset(Dataset):
 
     def _check_clip(self, frames: np.ndarray, index: int) -> None:
         """DataFormatError unless every coordinate is finite and within the physical bound (metres)."""
-        where = f"{self.path.name} x_{self.split}[{index}]"
-        if not np.isfinite(frames).all():
-            raise DataFormatError(f"{where} contains NaN or infinite values")
-        bad = first_out_of_bounds(frames)
-        if bad is not None:
-            raise DataFormatError(
-                f"{where} holds coordinate {frames.flat[bad]:g}, beyond +-{MAX_COORDINATE_M:g} m "
-                "(camera coordinates are metres)"
-            )
+        check_coordinates(frames, lambda _: f"{self.path.name} x_{self.split}[{index}]")
 
     def __getitem__(self, item) -> tuple[torch.Tensor, int, int]:
         if isinstance(item, tuple):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from mamp_bench.errors import DataFormatError
 
 NUM_JOINTS = 25
 NUM_PERSONS = 2
@@ -15,10 +19,18 @@ NUM_PERSONS = 2
 MAX_COORDINATE_M = 100.0
 
 
-def first_out_of_bounds(values: np.ndarray) -> int | None:
-    """Flat index of the first value that is NaN, infinite or beyond +-``MAX_COORDINATE_M``; None if none."""
+def check_coordinates(values: np.ndarray, where: Callable[[int], str]) -> None:
+    """``DataFormatError`` at the first value that is NaN, infinite or beyond +-``MAX_COORDINATE_M``, the
+    message opening with ``where(its flat index)`` (a file and clip, a frame)."""
     bad = ~(np.abs(values) <= MAX_COORDINATE_M)  # NaN compares False, so it counts as out of bounds
-    return int(np.flatnonzero(bad)[0]) if bad.any() else None
+    if not bad.any():
+        return
+    index = int(np.flatnonzero(bad)[0])
+    value = values.flat[index]
+    if not np.isfinite(value):
+        raise DataFormatError(f"{where(index)} holds a NaN or infinite value")
+    raise DataFormatError(f"{where(index)} holds coordinate {value:g}, beyond +-{MAX_COORDINATE_M:g} m "
+                          "(camera coordinates are metres)")  # fmt: skip
 
 
 JOINT_NAMES = (

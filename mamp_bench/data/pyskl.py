@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mamp_bench.data.kinect import MAX_COORDINATE_M, first_out_of_bounds
+from mamp_bench.data.kinect import check_coordinates
 from mamp_bench.data.ntu.denoise import translate_sequence
 from mamp_bench.data.ntu.names import SampleName, ntu_splits
 from mamp_bench.data.ntu.prepare import NTU_VARIANTS
@@ -138,11 +138,7 @@ def _annotation_joints(ann: dict) -> np.ndarray:
     keypoint = np.asarray(ann["keypoint"], dtype=np.float32)
     if keypoint.ndim != 4 or keypoint.shape[0] not in (1, 2) or keypoint.shape[2:] != (25, 3):
         raise DataFormatError(f"keypoint shape {keypoint.shape}, expected (1|2, T, 25, 3)")
-    if not np.isfinite(keypoint).all():
-        raise DataFormatError("NaN or infinite keypoint")
-    bad = first_out_of_bounds(keypoint)
-    if bad is not None:
-        raise DataFormatError(f"keypoint coordinate {keypoint.flat[bad]:g} is beyond +-{MAX_COORDINATE_M:g} m")
+    check_coordinates(keypoint, lambda index: f"keypoint of person {index // keypoint[0].size + 1}")
     persons, frames = keypoint.shape[:2]
     joints = keypoint.transpose(1, 0, 2, 3).reshape(frames, persons * 75)
     return translate_sequence(joints)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mamp_bench.data.kinect import MAX_COORDINATE_M, NUM_JOINTS, first_out_of_bounds
+from mamp_bench.data.kinect import NUM_JOINTS, check_coordinates
 from mamp_bench.errors import DataFormatError
 from mamp_bench.fileio import read_regular
 
@@ -176,13 +176,8 @@ def _check_coordinates(bodies: dict[str, BodyTrack]) -> None:
     """DataFormatError if a joint's x, y or z is beyond the physical bound (metres)."""
     for track in bodies.values():
         xyz = track.fields[..., :3]
-        bad = first_out_of_bounds(xyz)
-        if bad is not None:
-            frame = track.frames[bad // (NUM_JOINTS * 3)]
-            raise DataFormatError(
-                f"joint coordinate {xyz.flat[bad]:g} in frame {frame + 1} is beyond +-{MAX_COORDINATE_M:g} m "
-                "(camera coordinates are metres)"
-            )
+        frames = track.frames
+        check_coordinates(xyz, lambda index, frames=frames: f"a joint in frame {frames[index // (NUM_JOINTS * 3)] + 1}")
 
 
 def _check_line_count(data: bytes, expected: int) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mamp_bench.data.kinect import MAX_COORDINATE_M, first_out_of_bounds
+from mamp_bench.data.kinect import check_coordinates
 from mamp_bench.errors import DataFormatError
 from mamp_bench.fileio import read_regular
 
@@ -59,15 +59,7 @@ def parse_pku_skeleton(data: bytes) -> np.ndarray:
         values = np.array(data.split(), dtype=np.float64)
     except ValueError:
         raise DataFormatError("non-numeric value in skeleton file") from None
-    if not np.isfinite(values).all():
-        frame = int(np.flatnonzero(~np.isfinite(values))[0]) // FRAME_VALUES
-        raise DataFormatError(f"NaN or infinite value in frame {frame + 1}")
-    bad = first_out_of_bounds(values)
-    if bad is not None:
-        raise DataFormatError(
-            f"coordinate {values[bad]:g} in frame {bad // FRAME_VALUES + 1} is beyond +-{MAX_COORDINATE_M:g} m "
-            "(camera coordinates are metres)"
-        )
+    check_coordinates(values, lambda index: f"frame {index // FRAME_VALUES + 1}")
     return values.reshape(-1, FRAME_VALUES).astype(np.float32)
 
 
