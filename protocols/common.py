@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.transforms import Compose
 from mamp_bench.errors import UserError
@@ -44,6 +45,22 @@ def check_fidelity(fidelity: str, checkpoint_epoch: int, reference_processes: in
         raise UserError(f"reference_processes must be >= 1, got {reference_processes}")
 
 
+def training_checks(config) -> list[tuple[bool, str]]:
+    """The range checks every supervised recipe shares (schedule, batches, loader), for ``config.require``;
+    written as the conditions that must hold, so NaN fails them."""
+    c = config
+    return [
+        (c.lr > 0, f"lr must be positive, got {c.lr}"),
+        (1 <= c.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {c.epochs}"),
+        (1 <= c.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {c.batch_size}"),
+        (1 <= c.eval_batch_size <= MAX_BATCH, f"eval_batch_size must be in [1, {MAX_BATCH}], got {c.eval_batch_size}"),
+        (c.min_lr >= 0, f"min_lr must be >= 0, got {c.min_lr}"),
+        (c.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {c.warmup_epochs}"),
+        (c.weight_decay >= 0, f"weight_decay must be >= 0, got {c.weight_decay}"),
+        (0 <= c.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {c.workers}"),
+    ]
+
+
 def reference_layout(config, train_clips: int, runtime) -> tuple[int, list[np.ndarray]]:
     """(BatchNorm chunk, every reference process's dataset positions) for fidelity=reference on the
     full training set: the reference's processes each see the whole set through their sampler."""
@@ -70,10 +87,6 @@ def load_split(ctx: ProtocolContext, split: str, transform: Compose) -> Skeleton
             f"{ctx.dataset.num_classes}; is the right file under that name?"
         )
     return dataset
-
-
-def check_batch(batch_size: int, dataset: SkeletonDataset, what: str, processes: int) -> None:
-    check_batch_fits(batch_size, len(dataset), what, processes)
 
 
 def check_batch_fits(batch_size: int, clips: int, what: str, processes: int) -> None:

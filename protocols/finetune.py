@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WIDTH, MAX_WORKERS, require
+from mamp_bench.config import MAX_WIDTH, require
 from mamp_bench.data.specs import DatasetSpec, get_dataset, stand_in
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch
@@ -36,13 +36,13 @@ from mamp_bench.protocols.common import (
     BENCHMARKS,
     RECIPES,
     benchmark_columns,
-    check_batch,
     check_batch_fits,
     check_fidelity,
     launched_processes,
     load_split,
     per_process_batch,
     report,
+    training_checks,
 )
 from mamp_bench.registry import PROTOCOLS
 
@@ -76,14 +76,7 @@ class FinetuneConfig:
         check_fidelity(self.fidelity, self.checkpoint_epoch, self.reference_processes)
         require(self, [
             (0 < self.fraction <= 1, f"fraction must be in (0, 1], got {self.fraction}"),
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
-            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs}"),
-            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
-            (1 <= self.eval_batch_size <= MAX_BATCH,
-             f"eval_batch_size must be in [1, {MAX_BATCH}], got {self.eval_batch_size}"),
-            (self.min_lr >= 0, f"min_lr must be >= 0, got {self.min_lr}"),
-            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
+            *training_checks(self),
             (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"beta1 and beta2 must be in [0, 1), got {self.beta1}, "
                                                           f"{self.beta2}"),
             (0 < self.layer_decay <= 1, f"layer_decay must be in (0, 1], got {self.layer_decay}"),
@@ -91,7 +84,6 @@ class FinetuneConfig:
             (0 <= self.head_dropout < 1, f"head_dropout must be in [0, 1), got {self.head_dropout}"),
             (1 <= self.hidden_dim <= MAX_WIDTH, f"hidden_dim must be in [1, {MAX_WIDTH}], got {self.hidden_dim}"),
             (0 <= self.label_smoothing <= 1, f"label_smoothing must be in [0, 1], got {self.label_smoothing}"),
-            (0 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {self.workers}"),
         ], prefix="finetune: ")  # fmt: skip
 
 
@@ -146,7 +138,7 @@ class Finetune(Protocol):
         if indices is not None:
             train_set.indices = indices
         test_set = load_split(ctx, "test", test_transform(window))
-        check_batch(config.batch_size, train_set, self.name, runtime.world_size)
+        check_batch_fits(config.batch_size, len(train_set), self.name, runtime.world_size)
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = FinetuneHead(encoder.dim, classes, encoder.config.joints, config.hidden_dim, config.head_dropout)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, require
+from mamp_bench.config import require
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch, encode_dataset
 from mamp_bench.engine.loop import LoopSettings
@@ -31,7 +31,6 @@ from mamp_bench.protocols.common import (
     BENCHMARKS,
     RECIPES,
     benchmark_columns,
-    check_batch,
     check_batch_fits,
     check_fidelity,
     evaluate_features,
@@ -39,6 +38,7 @@ from mamp_bench.protocols.common import (
     load_split,
     reference_layout,
     report,
+    training_checks,
 )
 from mamp_bench.registry import PROTOCOLS
 
@@ -68,16 +68,8 @@ class LinearConfig:
         if self.cache_train_features and self.fidelity == "reference":
             raise UserError("cache_train_features is not the reference's protocol: use it with fidelity=clean")
         require(self, [
-            (self.lr > 0, f"lr must be positive, got {self.lr}"),
-            (1 <= self.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {self.epochs}"),
-            (1 <= self.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {self.batch_size}"),
-            (1 <= self.eval_batch_size <= MAX_BATCH,
-             f"eval_batch_size must be in [1, {MAX_BATCH}], got {self.eval_batch_size}"),
-            (self.min_lr >= 0, f"min_lr must be >= 0, got {self.min_lr}"),
-            (self.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {self.warmup_epochs}"),
+            *training_checks(self),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (0 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {self.workers}"),
         ], prefix="linear: ")  # fmt: skip
 
 
@@ -126,7 +118,7 @@ class LinearProbe(Protocol):
         window = encoder.config.frames
         train_set = load_split(ctx, "train", train_transform(window) if config.augment else test_transform(window))
         test_set = load_split(ctx, "test", test_transform(window))
-        check_batch(config.batch_size, train_set, "linear", runtime.world_size)
+        check_batch_fits(config.batch_size, len(train_set), "linear", runtime.world_size)
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = LinearHead(encoder.dim, classes).to(runtime.device)
