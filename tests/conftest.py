@@ -113,3 +113,15 @@ def tiny_checkpoint(tmp_path_factory):
     save_checkpoint(path, {"kind": "pretrain", "method": "mamp", "method_config": to_dict(method.config),
                            "model": method.state_dict()})  # fmt: skip
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread for tiny runs: it avoids idle spinning on a loaded machine (for tests that compare
+    no numbers across thread counts)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

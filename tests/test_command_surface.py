@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -104,13 +103,7 @@ def base_argv(setting: Setting, data_root: Path, folder: Path) -> list[str]:
     return argv
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Runs here are tiny: one thread avoids idle spinning on a loaded machine (no numbers are compared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # runs here are tiny; no numbers are compared
 
 
 class WorkStarts(Exception):

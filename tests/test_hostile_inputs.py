@@ -34,13 +34,7 @@ TINY_PRETRAIN = ["--set", "method.encoder.dim=32", "--set", "method.encoder.dept
                  "--set", "epochs=2", "--set", "checkpoint_every=5"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Runs here are tiny: one thread avoids idle spinning on a loaded machine (no numbers are compared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # runs here are tiny; no numbers are compared
 
 
 def one_line(err: str) -> str:
