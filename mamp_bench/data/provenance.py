@@ -10,8 +10,10 @@ it was prepared under.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,17 @@ def provenance_array(provenance: dict[str, Any]) -> np.ndarray:
 def fingerprint(path: Path) -> str | None:
     """A cheap identity of a prepared ``.npz``'s content: the sha256 of its members' names, sizes and
     CRC-32s, read from the zip directory (no array is read); None when the file cannot be read. A run
-    records it, so a checkpoint or a record is never reused on data that changed since."""
+    records it, so a checkpoint or a record is never reused on data that changed since. Read once per
+    file version and process (a run asks for it at every step that could reuse something)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _fingerprint(str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _fingerprint(path: str, inode: int, mtime_ns: int, size: int) -> str | None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = sorted((i.filename, i.file_size, i.CRC) for i in archive.infolist())
