@@ -258,19 +258,13 @@ def run(request: Request, options: Options) -> dict[str, Any]:
     check_output_locations(runs_dir(options.runs_dir), store.root, {resolved.target, resolved.source})
     resolved.protocol_cls.check_data(resolved.config, check_dataset(resolved.target, options.data_root))
     make_encoder, encoder_record = _encoder_factory(resolved, options)
-    created = not resolved.run.path.exists()  # the lock creates it
     with resolved.run.lock(options.wait) if runtime.is_main else contextlib.nullcontext():
         _open_run_dir(resolved, options, runtime, encoder_record)
         echo(f"{resolved.protocol_cls.name} of {request.method} on {resolved.target.name} (seed {request.seed}) -> "
              f"{resolved.run.path}", show)  # fmt: skip
         ctx = ProtocolContext(resolved.target, options.data_root, make_encoder, runtime, resolved.run, request.seed,
                               show, options.allow_unverified)  # fmt: skip
-        try:
-            metrics = resolved.protocol_cls().run(ctx, resolved.config)
-        except BaseException:
-            if runtime.is_main:  # a failure before the first epoch was saved leaves no folder with only config.json
-                resolved.run.discard_if_unstarted(created)
-            raise
+        metrics = resolved.protocol_cls().run(ctx, resolved.config)
         record = _record(resolved, encoder_record, metrics, ctx, options, runtime, started)
         if runtime.is_main:
             record = _publish(resolved, record, ctx, options)

@@ -201,36 +201,30 @@ def pretrain(
         raise UserError(f"batch_size {config.batch_size} must be divisible by the {runtime.world_size} processes")
     if len(dataset) < config.batch_size:
         raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
-    created = not run.path.exists()  # the lock creates it
     with run.lock(wait) if runtime.is_main else contextlib.nullcontext():
         if run.finished and not restart:  # another process finished it while this one waited
             echo(f"pretraining already finished: {run.path}", show)
         else:
             _train(job, dataset, run, runtime, restart=restart, show=show, allow_unverified=allow_unverified,
-                   created=created, data=data)  # fmt: skip
+                   data=data)  # fmt: skip
     runtime.barrier()
     return run.path
 
 
 def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, restart: bool, show: bool,
-           allow_unverified: bool, created: bool, data: str | None) -> None:  # fmt: skip
+           allow_unverified: bool, data: str | None) -> None:  # fmt: skip
     config = job.config
     if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
         echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
-    try:
-        if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
-            _start_fresh(run, job, runtime, restart, data)
-        echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
-             f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> "
-             f"{run.path}", show)  # fmt: skip
-        train_loop(task, dataset, _loop_settings(config, runtime), runtime, run, show=show,
-                   allow_unverified=allow_unverified)  # fmt: skip
-    except BaseException:
-        if runtime.is_main:  # a failure before the first epoch was saved leaves no folder with only config.json
-            run.discard_if_unstarted(created)
-        raise
+    if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
+        _start_fresh(run, job, runtime, restart, data)
+    echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
+         f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
+         show)  # fmt: skip
+    train_loop(task, dataset, _loop_settings(config, runtime), runtime, run, show=show,
+               allow_unverified=allow_unverified)  # fmt: skip
     if runtime.is_main:
         _finish(run, job, show)
 

@@ -206,7 +206,10 @@ class RunDir:
     @contextlib.contextmanager
     def lock(self, wait: bool = False) -> Iterator[None]:
         """Hold this run folder for one process: a second one gets a one-line error naming the holder's
-        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it."""
+        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it. A
+        failure while it is held, before the run saved anything, removes what it wrote
+        (``discard_if_unstarted``), so no folder holding only a configuration is left behind."""
+        created = not self.path.exists()
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / ".lock", "a+") as handle:
             try:
@@ -222,6 +225,9 @@ class RunDir:
             handle.flush()
             try:
                 yield
+            except BaseException:
+                self.discard_if_unstarted(created)
+                raise
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
@@ -233,10 +239,11 @@ class RunDir:
             handle.write("".join(json.dumps(r) + "\n" for r in kept))
 
     def discard_if_unstarted(self, created: bool) -> None:
-        """After a failure before any epoch was saved (no log line, no checkpoint), remove what the run
-        wrote: the whole folder when this invocation ``created`` it (and its parent when left empty), else
-        its ``config.json``; so no folder holding only a configuration is left behind."""
-        if (self.path / "log.jsonl").exists() or any(self.path.glob("*.pth")):
+        """After a failure before the run saved anything (no log line, checkpoint, record or summary), remove
+        what it wrote: the whole folder when this invocation ``created`` it (and its parent when left empty),
+        else its ``config.json``."""
+        saved = ("log.jsonl", "record.json", "summary.json")
+        if any((self.path / name).exists() for name in saved) or any(self.path.glob("*.pth")):
             return
         if created:
             shutil.rmtree(self.path, ignore_errors=True)
