@@ -9,7 +9,7 @@ and ``mamp-random`` (motion, random). Masking-ratio and tau sweeps are MAMP's de
 from __future__ import annotations
 
 from mamp_bench.baselines.mae import ablation_presets
-from mamp_bench.methods.masked import MaskedPrediction
+from mamp_bench.methods.mamp import MaskedPrediction
 from mamp_bench.registry import METHODS
 
 

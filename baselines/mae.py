@@ -10,7 +10,7 @@ instead of per token, the change a later paper reports to close much of the gap 
 
 from __future__ import annotations
 
-from mamp_bench.methods.masked import MaskedPrediction
+from mamp_bench.methods.mamp import MaskedPrediction
 from mamp_bench.registry import METHODS
 
 

@@ -25,7 +25,8 @@ from benchmarks.common import machine, matmul_peak
 
 def run_arm(amp: str, seed: int, args, root: Path) -> dict:
     """Pretrain and linear-probe with ``pretrain.amp=amp``: {"losses": per epoch, "record": the record}."""
-    from mamp_bench.pipeline import Options, Request, run
+    from mamp_bench.pipeline import run
+    from mamp_bench.plan import Options, Request
 
     overrides = {"pretrain.amp": amp}
     if args.epochs:

@@ -349,7 +349,7 @@ class PlanJobs:
     @classmethod
     def paper(cls) -> PlanJobs:
         """``mamp-bench reproduce --scale paper``'s jobs, each pretraining once (by its hash)."""
-        from mamp_bench.pipeline import Options, resolve
+        from mamp_bench.plan import Options, resolve
         from mamp_bench.reproduce.matrix import build_matrix
 
         plan, seen = cls([], []), set()
@@ -357,7 +357,7 @@ class PlanJobs:
             options = Options(data_root=root, runs_dir=root, results_dir=root)
             for job in build_matrix("paper", synthetic=False):
                 resolved = resolve(job.request, options)
-                plan.protocols.append((resolved.protocol_cls, resolved.config, *resolved.target.clips))
+                plan.protocols.append((resolved.protocol, resolved.config, *resolved.target.clips))
                 pretraining = resolved.encoder.pretraining
                 if pretraining is None or pretraining.digest in seen:
                     continue

@@ -31,7 +31,11 @@ import subprocess
 import sys
 import time
 
-import mamp_bench  # before torch (imported lazily): the suite's process defaults, engine/threads.py
+from mamp_bench.engine.threads import configure_openmp
+
+configure_openmp()  # before torch (imported lazily), as the command line does: engine/threads.py
+
+import mamp_bench  # noqa: E402  (imports no torch itself)
 
 PRESETS = {
     "ntu60": {"decoder_depth": 3, "tau": 0.8},

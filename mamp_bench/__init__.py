@@ -1,13 +1,11 @@
 """mamp-bench: a benchmark and comparison suite for self-supervised 3D skeleton action recognition.
 
-Python API: ``build_method``, ``load_encoder``, ``extract_features``, ``run`` (imported on first use).
+Python API: ``build_method``, ``load_encoder``, ``extract_features``, ``run`` (imported on first use);
+plugins import from ``mamp_bench.extend``. Importing the package does nothing else.
 """
 
-from mamp_bench.engine.threads import configure_openmp
+from mamp_bench.version import __version__
 
-configure_openmp()  # before torch is loaded: idle OpenMP threads sleep instead of spinning (engine/threads.py)
-
-__version__ = "0.1.0"
 __all__ = ["build_method", "load_encoder", "extract_features", "run", "__version__"]
 
 

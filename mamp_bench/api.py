@@ -12,20 +12,14 @@ from typing import Any
 
 import torch
 
-from mamp_bench.checkpoints import (
-    checkpoint_format,
-    inferred_method_config,
-    load_checkpoint,
-    load_encoder,
-    load_into,
-    suite_state,
-)
+from mamp_bench.checkpoints import checkpoint_format, load_checkpoint, load_into, suite_state
 from mamp_bench.config import apply_overrides, flatten, from_dict
 from mamp_bench.engine.features import pooled_features
 from mamp_bench.methods.base import PretrainMethod
+from mamp_bench.models.loading import inferred_method_config, load_encoder
 from mamp_bench.models.transformer import SkeletonEncoder
-from mamp_bench.pipeline import Options, Request
 from mamp_bench.pipeline import run as run_request
+from mamp_bench.plan import Options, Request
 from mamp_bench.registry import METHODS
 
 Checkpoint = str | os.PathLike[str] | Mapping[str, Any]

@@ -1,4 +1,4 @@
-"""Checkpoints: the suite's own format, the official MAMP format, and safe loading of both.
+"""Checkpoint files: the suite's own format, the official MAMP format, and safe loading of both.
 
 Suite checkpoints are dicts of tensors and plain values (``format: "mamp-bench"``), saved
 atomically. Official MAMP checkpoints (``checkpoint-399.pth``: ``model``, and often
@@ -6,6 +6,9 @@ atomically. Official MAMP checkpoints (``checkpoint-399.pth``: ``model``, and of
 their parameter names are mapped onto this suite's modules. Loading always uses
 ``torch.load(weights_only=True)``, with ``argparse.Namespace`` the only extra type allowed, so
 nothing in a checkpoint can run code.
+
+This module knows files and parameter names only (base layer): building an encoder from a checkpoint
+is ``models/loading.py``, telling which method trained one is ``methods/checkpoints.py``.
 """
 
 from __future__ import annotations
@@ -22,10 +25,8 @@ from typing import Any
 
 import torch
 
-from mamp_bench.config import from_dict
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import read_regular, write_bytes
-from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 
 SUITE_FORMAT = "mamp-bench"
 FORMAT_VERSION = 1
@@ -159,98 +160,3 @@ def load_into(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: 
 def _few(items: list[str], limit: int = 4) -> str:
     more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
-
-
-def inferred_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The configuration of an official checkpoint or a bare state dict, read from its shapes, and from
-    the entries of its ``args`` that ``args_map`` maps onto configuration keys (the ones its model
-    actually uses). The number of heads does not show in the shapes: ``args`` give it, else the paper's 8."""
-    state = suite_state(checkpoint)
-    args = checkpoint.get("args")
-    model_args = dict(getattr(args, "model_args", None) or {}) if args is not None else {}
-    pos = state.get("encoder.pos_embed")
-    temp = state.get("encoder.temp_embed")
-    embed = state.get("encoder.joints_embed.proj.weight")  # (D, C, t_patch, 1)
-    if pos is None or temp is None or embed is None:
-        raise UserError("checkpoint without pos_embed/temp_embed/joints_embed: not a MAMP transformer")
-    depth = len({k.split(".")[2] for k in state if k.startswith("encoder.blocks.")})
-    decoder_depth = len({k.split(".")[2] for k in state if k.startswith("decoder.blocks.")})
-    t_patch = int(embed.shape[2])
-    config: dict[str, Any] = {
-        "encoder": {
-            "dim": int(pos.shape[-1]),
-            "depth": depth,
-            "heads": int(model_args.get("num_heads", 8)),
-            "mlp_ratio": float(model_args.get("mlp_ratio", 4)),
-            "frames": int(temp.shape[1]) * t_patch,
-            "joints": int(pos.shape[2]),
-            "t_patch": t_patch,
-            "in_channels": int(embed.shape[1]),
-        }
-    }
-    if decoder_depth:
-        config["decoder_depth"] = decoder_depth
-        config["decoder_dim"] = int(state["decoder.embed.weight"].shape[0])
-    for arg, key in (args_map or {}).items():
-        if getattr(args, arg, None) is not None:
-            config[key] = float(getattr(args, arg))
-    return config
-
-
-def official_method(checkpoint: Mapping[str, Any]) -> str | None:
-    """The registered method an official checkpoint was trained as: the one whose ``official_model``
-    names the checkpoint's ``args.model`` (None when it has no args, as a bare state dict)."""
-    from mamp_bench.registry import METHODS
-
-    model = str(getattr(checkpoint.get("args"), "model", ""))
-    for name, cls in METHODS.items():
-        if model and cls.official_model and cls.official_model in model:
-            return name
-    return None
-
-
-def checkpoint_method(checkpoint: Mapping[str, Any]) -> str | None:
-    """The method a checkpoint says trained it (suite: its ``method``; official: its ``args``), or None."""
-    if checkpoint_format(checkpoint) == "suite":
-        return checkpoint.get("method")
-    return official_method(checkpoint)
-
-
-def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """An official checkpoint as a suite checkpoint payload: weights renamed, the method and its full
-    configuration (the method's defaults with what the checkpoint's shapes and args say)."""
-    from mamp_bench.config import apply_overrides, flatten, to_dict
-    from mamp_bench.registry import METHODS
-
-    state = official_to_suite(checkpoint.get("model", checkpoint))
-    has_decoder = any(k.startswith("decoder.") for k in state)
-    has_head = any(k.startswith("head.") for k in state)
-    kind = "pretrain" if has_decoder else ("classifier" if has_head else "encoder")
-    method = official_method(checkpoint) or METHODS.default()  # the reference's own code trains MAMP
-    cls = METHODS.get(method)
-    inferred = inferred_method_config(checkpoint, cls.official_args)
-    return {
-        "kind": kind,
-        "method": method,
-        "method_config": to_dict(apply_overrides(cls.default_config(), flatten(inferred))),
-        "model": state,
-        "epoch": checkpoint.get("epoch"),
-        "converted_from": "official MAMP checkpoint",
-    }
-
-
-def load_encoder(
-    checkpoint: str | os.PathLike[str] | Mapping[str, Any], config: EncoderConfig | None = None
-) -> SkeletonEncoder:
-    """The encoder of a suite or official checkpoint, in eval mode: a file, a loaded checkpoint, or a
-    state dict (of a method or an encoder, in either's names; its architecture is read from its shapes,
-    with the paper's 8 heads unless ``config`` says otherwise)."""
-    ckpt = load_checkpoint(checkpoint)
-    if config is None and checkpoint_format(ckpt) == "suite" and "encoder" in ckpt.get("method_config", {}):
-        config = from_dict(EncoderConfig, ckpt["method_config"]["encoder"])
-    if config is None:
-        config = from_dict(EncoderConfig, inferred_method_config(ckpt)["encoder"])
-    config.validate()  # a checkpoint's configuration is input too
-    encoder = SkeletonEncoder(config)
-    load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
-    return encoder.eval()

@@ -52,6 +52,25 @@ def _matches(spec: str, where: str, fields_after: int) -> bool:
     return parts[0] == where and _counts[where] == int(parts[1])
 
 
+class FaultPoints:
+    """The training loop's fault point after every step (``<kind>-step``), as a loop service."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def start(self, first_epoch: int, steps_per_epoch: int) -> None:
+        pass
+
+    def step(self, step: int, values: dict[str, float]) -> None:
+        point(self.name)
+
+    def epoch(self, step: int, record: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def reset() -> None:
     """Forget how often each point was passed (for fault injection in one process, run after run)."""
     _counts.clear()

@@ -9,16 +9,16 @@ A registered class gets its name as ``cls.name``; the entry registered with ``de
 the command line uses when no name is given. The registries are the only lists of methods,
 protocols and datasets: the reproduction matrix, the tables and the tests iterate them.
 
-Third-party packages add their own through ``importlib.metadata`` entry points in the groups
-``mamp_bench.methods``, ``mamp_bench.protocols`` and ``mamp_bench.datasets``. An entry point may
-name a module (importing it runs its ``register`` decorators) or an object (registered under the
-entry point's name).
+Everything reaches a registry through one door, ``importlib.metadata`` entry points in the groups
+``mamp_bench.methods``, ``mamp_bench.protocols`` and ``mamp_bench.datasets``: the suite declares its
+own built-ins there (``pyproject.toml``) exactly as a third-party package declares its plugins, so this
+module names no module of the suite and sits in the base layer. An entry point may name a module
+(importing it runs its ``register`` decorators) or an object (registered under the entry point's name).
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,10 +41,9 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """A name -> object table filled by decorators and entry points."""
 
-    def __init__(self, kind: str, group: str, builtins: tuple[str, ...] = ()):
+    def __init__(self, kind: str, group: str):
         self.kind = kind
         self.group = group
-        self._builtins = builtins  # modules whose import registers the built-ins
         self._entries: dict[str, Entry[T]] = {}
         self._loaded = False
         self._loading = False
@@ -84,10 +83,8 @@ class Registry(Generic[T]):
             return
         self._loading = True
         try:
-            for module in self._builtins:
-                importlib.import_module(module)
             for ep in metadata.entry_points(group=self.group):
-                source = f"{ep.dist.name if ep.dist else '?'} ({ep.value})"
+                source = _source(ep)
                 self._current_source = source
                 try:
                     obj = ep.load()
@@ -139,12 +136,22 @@ class Registry(Generic[T]):
         return name in self._entries
 
 
+#: the distribution whose entry points are the suite's own built-ins
+SUITE_DISTRIBUTION = "mamp-bench"
+
+
+def _source(ep: metadata.EntryPoint) -> str:
+    """Where an entry comes from: "built-in" for the suite's own, else the distribution and the entry point."""
+    dist = ep.dist.name if ep.dist else "?"
+    return "built-in" if dist == SUITE_DISTRIBUTION else f"{dist} ({ep.value})"
+
+
 def _is_module(obj: Any) -> bool:
     import types
 
     return isinstance(obj, types.ModuleType)
 
 
-METHODS: Registry[Any] = Registry("method", "mamp_bench.methods", builtins=("mamp_bench.methods",))
-PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols", builtins=("mamp_bench.protocols",))
-DATASETS: Registry[Any] = Registry("dataset", "mamp_bench.datasets", builtins=("mamp_bench.data.specs",))
+METHODS: Registry[Any] = Registry("method", "mamp_bench.methods")
+PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols")
+DATASETS: Registry[Any] = Registry("dataset", "mamp_bench.datasets")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -17,9 +18,16 @@ import torch.nn.functional as F
 from mamp_bench.config import MAX_BATCH, MAX_WORKERS, require
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
+from mamp_bench.evaluation.columns import BENCHMARKS, benchmark_columns
 from mamp_bench.evaluation.metrics import Predictions, Tally
-from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
-from mamp_bench.protocols.common import BENCHMARKS, RECIPES, benchmark_columns, check_fidelity, load_split, report
+from mamp_bench.evaluation.protocol import (
+    MatrixEntry,
+    Protocol,
+    ProtocolContext,
+    ProtocolResult,
+    check_fidelity,
+    single_evaluation,
+)
 from mamp_bench.registry import PROTOCOLS
 
 
@@ -82,7 +90,7 @@ class Knn(Protocol):
 
     description = "weighted k-NN (cosine, k=20, T=0.07) on frozen features"
     Config = KnnConfig
-    recipe = RECIPES / "knn.toml"
+    recipe = Path(__file__).with_name("recipes") / "knn.toml"
     encoder = "any"
     tier = 1
     runs_sweeps = True
@@ -92,14 +100,15 @@ class Knn(Protocol):
         "paper": (MatrixEntry(BENCHMARKS, pretrain_seed=0),),
     }
 
-    def run(self, ctx: ProtocolContext, config: KnnConfig) -> dict:
+    def run(self, ctx: ProtocolContext, config: KnnConfig) -> ProtocolResult:
         device = ctx.runtime.device
         encoder = ctx.make_encoder().to(device).eval()
         transform = test_transform(encoder.config.frames)
-        train = load_split(ctx, "train", transform)
-        test = load_split(ctx, "test", transform)
+        train = ctx.load_split("train", transform)
+        test = ctx.load_split("test", transform)
         skip = config.skip_empty_persons
         train_f, train_y = encode_dataset(encoder, train, config.batch_size, device, config.workers, skip)
         test_f, test_y = encode_dataset(encoder, test, config.batch_size, device, config.workers, skip)
         tally = knn_classify(train_f, train_y, test_f, test_y, ctx.dataset.num_classes, config.k, config.temperature)
-        return report(ctx, Predictions.of_tally(tally), train_clips=len(train), features_dim=int(train_f.shape[1]))
+        predictions = Predictions.of_tally(tally)
+        return single_evaluation(ctx, predictions, train_clips=len(train), features_dim=int(train_f.shape[1]))

@@ -15,6 +15,7 @@ the training features once: a different, much cheaper protocol, recorded as such
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -24,22 +25,12 @@ from mamp_bench.engine.features import default_micro_batch, encode_dataset
 from mamp_bench.engine.loop import LoopSettings
 from mamp_bench.engine.optim import CosineSchedule
 from mamp_bench.errors import UserError
+from mamp_bench.evaluation.columns import BENCHMARKS, benchmark_columns
 from mamp_bench.evaluation.heads import Classifier, LinearHead, per_process_batch_norm
-from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext
-from mamp_bench.evaluation.supervised import SupervisedTask, fit
-from mamp_bench.protocols.common import (
-    BENCHMARKS,
-    RECIPES,
-    benchmark_columns,
-    check_batch_fits,
-    check_fidelity,
-    evaluate_features,
-    launched_processes,
-    load_split,
-    reference_layout,
-    report,
-    training_checks,
-)
+from mamp_bench.evaluation.metrics import Tally
+from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext, ProtocolResult, check_fidelity
+from mamp_bench.evaluation.reference import reference_layout
+from mamp_bench.evaluation.supervised import SupervisedTask, check_batch_fits, fit, training_checks
 from mamp_bench.registry import PROTOCOLS
 
 
@@ -93,7 +84,7 @@ class LinearProbe(Protocol):
 
     description = "linear probe on the frozen encoder"
     Config = LinearConfig
-    recipe = RECIPES / "linear.toml"
+    recipe = Path(__file__).with_name("recipes") / "linear.toml"
     encoder = "any"
     tier = 1
     runs_sweeps = True
@@ -104,21 +95,20 @@ class LinearProbe(Protocol):
     }
 
     @classmethod
-    def check_data(cls, config: LinearConfig, train_clips: int) -> None:
-        check_batch_fits(config.batch_size, train_clips, "linear", launched_processes())
+    def check_data(cls, config: LinearConfig, train_clips: int, processes: int) -> None:
+        check_batch_fits(config.batch_size, train_clips, "linear", processes)
 
     @classmethod
     def estimate_seconds(cls, config: LinearConfig, train_clips, test_clips, rates) -> float:
         epochs = 1 if config.cache_train_features else config.epochs
         return (train_clips * epochs + test_clips) / rates["encode"]
 
-    def run(self, ctx: ProtocolContext, config: LinearConfig) -> dict:
+    def run(self, ctx: ProtocolContext, config: LinearConfig) -> ProtocolResult:
         runtime = ctx.runtime
         encoder = ctx.make_encoder().to(runtime.device).eval()
         window = encoder.config.frames
-        train_set = load_split(ctx, "train", train_transform(window) if config.augment else test_transform(window))
-        test_set = load_split(ctx, "test", test_transform(window))
-        check_batch_fits(config.batch_size, len(train_set), "linear", runtime.world_size)
+        train_set = ctx.load_split("train", train_transform(window) if config.augment else test_transform(window))
+        test_set = ctx.load_split("test", test_transform(window))
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
         head = LinearHead(encoder.dim, classes).to(runtime.device)
@@ -157,4 +147,19 @@ class LinearProbe(Protocol):
         workers = 0 if config.cache_train_features else config.workers
         schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
         settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, workers, ranks)
-        return report(ctx, fit(task, train_data, settings, ctx).predictions(), train_clips=len(train_set))
+        return fit(task, train_data, settings, ctx)
+
+
+@torch.inference_mode()
+def evaluate_features(
+    head: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, classes: int, runtime
+) -> Tally:
+    """Logits of a head on pre-computed features, tallied (and summed over processes)."""
+    head.eval()
+    tally = Tally.empty(classes)
+    for start in range(0, len(features), 4096):
+        logits = head(features[start : start + 4096].to(runtime.device))
+        y = labels[start : start + 4096]
+        loss = torch.nn.functional.cross_entropy(logits.float(), y.to(logits.device), reduction="sum")
+        tally.add(logits, y, float(loss))
+    return tally.reduce(runtime)

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mamp_bench.engine import threads as _threads  # noqa: F401  before torch: idle OpenMP threads sleep
+from mamp_bench.engine.threads import configure_openmp
+
+configure_openmp()  # before torch, as the command line does: idle OpenMP threads sleep
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_ENV = "MAMP_BENCH_SHARED"
@@ -58,11 +60,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     )
 
 
+def shared_cache(tmp_path_factory) -> str:
+    """The cache of generated data the tests share (kept out of the user's cache): one per session."""
+    return os.environ.get("MAMP_BENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "cache")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Keep generated data of tests out of the user's cache (shared by the whole session)."""
-    cache = os.environ.get("MAMP_BENCH_TEST_CACHE") or str(tmp_path_factory.getbasetemp() / "cache")
-    monkeypatch.setenv("MAMP_BENCH_CACHE", cache)
+    monkeypatch.setenv("MAMP_BENCH_CACHE", shared_cache(tmp_path_factory))
     monkeypatch.delenv("MAMP_BENCH_DATA", raising=False)
 
 

@@ -128,7 +128,7 @@ def test_random_init_has_nothing_to_pretrain():
 PLUGIN = '''
 from dataclasses import replace
 
-from mamp_bench.methods.masked import MaskedPrediction
+from mamp_bench.methods.mamp import MaskedPrediction
 from mamp_bench.registry import METHODS
 
 

@@ -132,10 +132,17 @@ def unresumable_folders(runs: Path) -> list[Path]:
 
 @pytest.fixture
 def stop_before_work(monkeypatch):
+    """Stop where the work would start: once a run's plan is made (every check passed), or a pretraining's."""
+    planned = pipeline.plan_run
+
+    def plan_then_stop(*args, **kwargs):
+        planned(*args, **kwargs)
+        raise WorkStarts
+
     def stop(*args, **kwargs):
         raise WorkStarts
 
-    monkeypatch.setattr(pipeline, "_encoder_factory", stop)
+    monkeypatch.setattr(pipeline, "plan_run", plan_then_stop)
     monkeypatch.setattr(pipeline, "run_pretraining", stop)
 
 

@@ -16,12 +16,12 @@ from torch.utils.data import DistributedSampler
 from mamp_bench.cli import main
 from mamp_bench.data.specs import get_dataset
 from mamp_bench.engine.distributed import Runtime
-from mamp_bench.engine.runs import RunDir
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.engine.sampler import ReferenceSampler
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.heads import LinearHead, per_process_batch_norm
 from mamp_bench.evaluation.protocol import ProtocolContext
-from mamp_bench.pipeline import Options, Request, resolve
+from mamp_bench.plan import Options, Request, resolve
 from mamp_bench.registry import PROTOCOLS
 from mamp_bench.results.store import ResultsStore
 
@@ -54,13 +54,13 @@ def test_reference_subsets_are_the_scripts_draws(tmp_path, fraction, per_process
     config = semi.config("ntu60", "paper", {"fraction": str(fraction)})
     assert config.fidelity == "reference" and config.subset_seed == 0
     ctx = ProtocolContext(get_dataset("ntu60-xsub"), None, lambda: None, Runtime(torch.device("cpu")),
-                          RunDir(tmp_path / "run"), seed=3)  # fmt: skip
-    indices, ranks = semi().train_subset(ctx, SkeletonDataset(path).label_array(), config)
-    assert [len(r) for r in ranks] == [per_process, per_process]
-    for rank, positions in enumerate(ranks):
-        np.testing.assert_array_equal(indices[positions], expected[rank])  # exact, in the scripts' order
+                          RunFolder(tmp_path / "run"), seed=3)  # fmt: skip
+    subset = semi().train_subset(ctx, SkeletonDataset(path).label_array(), config)
+    assert [len(r) for r in subset.reference_ranks] == [per_process, per_process]
+    for rank, positions in enumerate(subset.reference_ranks):
+        np.testing.assert_array_equal(subset.indices[positions], expected[rank])  # exact, in the scripts' order
     distinct = len(np.unique(np.concatenate(expected)))
-    assert ctx.extras["subset"]["distinct"] == distinct and ctx.extras["subset"]["size"] == 2 * per_process
+    assert subset.extras["subset"]["distinct"] == distinct and subset.extras["subset"]["size"] == 2 * per_process
     saved = json.loads((tmp_path / "run" / "subset.json").read_text())
     assert saved["draws"] == [e.tolist() for e in expected]
 
@@ -70,10 +70,11 @@ def test_clean_subsets_are_stratified_per_seed():
     config = semi.config("ntu60", "paper", {"fraction": "0.01", "fidelity": "clean"})
     labels = np.arange(NTU60_XSUB_TRAIN) % 60
     ctx = ProtocolContext(get_dataset("ntu60-xsub"), None, lambda: None, Runtime(torch.device("cpu")),
-                          RunDir("/nonexistent"), seed=3)  # fmt: skip
-    ctx.runtime.rank = 1  # not the main process: nothing written
-    indices, ranks = semi().train_subset(ctx, labels, config)
-    assert ranks is None and len(indices) == 400 and len(np.unique(labels[indices])) == 60
+                          RunFolder("/nonexistent"), seed=3)  # fmt: skip
+    ctx.runtime.rank = 1  # not the main process: nothing written (the context is frozen, its runtime is not)
+    subset = semi().train_subset(ctx, labels, config)
+    assert subset.reference_ranks is None and len(subset.indices) == 400
+    assert len(np.unique(labels[subset.indices])) == 60
 
 
 @pytest.mark.parametrize("epoch", [0, 3])

@@ -7,8 +7,10 @@ from __future__ import annotations
 import importlib.util
 
 from mamp_bench.cli import main
-from mamp_bench.engine.runs import RunDir
-from mamp_bench.pipeline import Overrides, resolve_pretraining
+from mamp_bench.data.specs import get_dataset
+from mamp_bench.engine.pretrain import PretrainJob
+from mamp_bench.engine.run_folder import RunFolder
+from mamp_bench.plan import Overrides
 from mamp_bench.results.plots import loss_panels, pretraining_runs
 
 from .conftest import REPO
@@ -18,8 +20,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _fake_pretraining(runs, method: str, sets: dict[str, str], seed: int, losses: list[float]) -> None:
     """A pretraining run folder as the engine writes it (configuration and per-epoch log)."""
-    job = resolve_pretraining(method, "synthetic-ntu60", "smoke", seed, Overrides.parse(sets, bare="pretrain"))
-    run = RunDir(runs / "pretrain" / f"{method}-synthetic-ntu60-{job.digest}")
+    overrides = Overrides.parse(sets, bare="pretrain")
+    job = PretrainJob.resolve(method, get_dataset("synthetic-ntu60"), "smoke", seed, overrides.pretrain,
+                              overrides.method)  # fmt: skip
+    run = RunFolder(runs / "pretrain" / f"{method}-synthetic-ntu60-{job.digest}")
     run.write_config({**job.spec(), "config_hash": job.digest})
     for epoch, loss in enumerate(losses):
         run.log({"epoch": epoch, "loss": loss})

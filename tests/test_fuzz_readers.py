@@ -226,7 +226,7 @@ def test_every_reader_refuses_what_is_not_a_regular_file(reader, kind, tmp_path)
 def test_other_readers_skip_special_files_silently_or_with_a_reason(tmp_path):
     """Readers that look for optional files (the results store, a run's summary) treat a special file as
     absent or unreadable, without hanging."""
-    from mamp_bench.engine.runs import RunDir
+    from mamp_bench.engine.run_folder import RunFolder
     from mamp_bench.results.store import ResultsStore
 
     records = tmp_path / "results" / "records" / "knn" / "ntu60-xsub" / "mamp"
@@ -238,7 +238,7 @@ def test_other_readers_skip_special_files_silently_or_with_a_reason(tmp_path):
         store = ResultsStore(tmp_path / "results")
         assert store.records() == [] and store.find("knn", "ntu60-xsub", "mamp", "abc", 0) is None
         assert [reason.split(":")[0] for _, reason in store.scan().skipped] == ["unreadable", "unreadable"]
-        assert RunDir(tmp_path).summary() is None and not RunDir(tmp_path).finished
+        assert RunFolder(tmp_path).summary() is None and not RunFolder(tmp_path).finished
 
 
 def test_preparation_skips_special_files_with_their_reason(tmp_path):

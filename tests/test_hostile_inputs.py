@@ -20,8 +20,8 @@ import torch
 from mamp_bench.checkpoints import save_checkpoint
 from mamp_bench.cli import main
 from mamp_bench.data.npzio import NpzStreamWriter
-from mamp_bench.engine.pretrain import PretrainConfig, finished_checkpoint
-from mamp_bench.engine.runs import RunDir
+from mamp_bench.engine.pretrain import PretrainConfig
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import NonFiniteValue, UserError
 from mamp_bench.evaluation.metrics import Tally
 from mamp_bench.fileio import write_json
@@ -290,20 +290,20 @@ def test_disk_full_on_the_final_checkpoint_then_resume_repairs_the_run(ntu60_pre
     assert main(pretrain_argv(ntu60_prepared[0], run)) == 2
     assert "No space left on device" in one_line(capsys.readouterr().err)
     monkeypatch.delenv("MAMP_BENCH_FAIL_AT")
-    assert not (run / "checkpoint-1.pth").exists() and not RunDir(run).finished
+    assert not (run / "checkpoint-1.pth").exists() and not RunFolder(run).finished
     assert main(pretrain_argv(ntu60_prepared[0], run)) == 0  # the same command resumes
-    path, digest = finished_checkpoint(run)  # verified against the log line of epoch 1
-    assert path.name == "checkpoint-1.pth" and digest == RunDir(run).logged_digest(1)
+    path, digest = RunFolder(run).final_checkpoint()  # verified against the log line of epoch 1
+    assert path.name == "checkpoint-1.pth" and digest == RunFolder(run).logged_digest(1)
 
 
 def test_a_summary_that_claims_a_missing_checkpoint_is_not_trusted(ntu60_prepared, tmp_path, capsys):
     run = tmp_path / "run"
     argv = pretrain_argv(ntu60_prepared[0], run)
     assert main(argv) == 0
-    final, digest = finished_checkpoint(run)
+    final, digest = RunFolder(run).final_checkpoint()
     final.unlink()  # the state the old resume left: summary finished, final checkpoint missing
-    assert json.loads((run / "summary.json").read_text())["finished"] and not RunDir(run).finished
+    assert json.loads((run / "summary.json").read_text())["finished"] and not RunFolder(run).finished
     with pytest.raises(UserError, match="does not exist"):
-        finished_checkpoint(run)
+        RunFolder(run).final_checkpoint()
     assert main(argv) == 0  # the same command repairs it
-    assert RunDir(run).finished and finished_checkpoint(run) == (final, digest)
+    assert RunFolder(run).finished and RunFolder(run).final_checkpoint() == (final, digest)

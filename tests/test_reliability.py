@@ -16,7 +16,7 @@ import pytest
 
 from mamp_bench.checkpoints import load_checkpoint
 from mamp_bench.cli import main
-from mamp_bench.engine.pretrain import finished_checkpoint
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import StorageError, UserError
 from mamp_bench.results.store import ResultsStore
 
@@ -90,14 +90,14 @@ def test_permission_denied_is_one_line_and_leaves_nothing(ntu60_tree, tmp_path, 
 def test_corrupt_checkpoints_are_refused(ntu60_prepared, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(pretrain_argv(ntu60_prepared[0], run, "--set", "epochs=2", "--set", "checkpoint_every=1")) == 0
-    final, _ = finished_checkpoint(run)
+    final, _ = RunFolder(run).final_checkpoint()
     assert final.name == "checkpoint-1.pth"
     data = bytearray(final.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped bit in the weights: torch would still load it
     final.write_bytes(bytes(data))
     load_checkpoint(final)
     with pytest.raises(UserError, match="is corrupt"):
-        finished_checkpoint(run)
+        RunFolder(run).final_checkpoint()
     last = run / "checkpoint-last.pth"
     last.write_bytes(bytes(data))
     (run / "summary.json").unlink()  # as if killed before the end

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mamp_bench.cli import main
-from mamp_bench.pipeline import Options, Request
+from mamp_bench.plan import Options, Request
 from mamp_bench.registry import METHODS
 from mamp_bench.reproduce.executors import ExecutorConfig, execute, run_stage
 from mamp_bench.reproduce.matrix import Job, build_matrix

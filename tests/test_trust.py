@@ -20,9 +20,9 @@ import torch
 
 from mamp_bench.checkpoints import load_checkpoint, save_checkpoint
 from mamp_bench.cli import main
-from mamp_bench.engine.pretrain import finished_checkpoint
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import UserError
-from mamp_bench.pipeline import Options, Request, resolve
+from mamp_bench.plan import Options, Request, resolve
 from mamp_bench.registry import PROTOCOLS
 from mamp_bench.results.export import ablation_markdown, summary
 from mamp_bench.results.frame import load_results
@@ -340,15 +340,15 @@ def test_a_checkpoint_must_match_the_sha256_of_its_own_epoch(ntu60_prepared, tmp
             "--set", "batch_size=8", "--set", "max_clips=16", "--set", "checkpoint_every=1",
             "--set", "warmup_epochs=0"]  # fmt: skip
     assert main(argv) == 0
-    final, _ = finished_checkpoint(run)
+    final, _ = RunFolder(run).final_checkpoint()
     shutil.copy(run / "checkpoint-0.pth", final)  # a genuine checkpoint of this run, but of epoch 0
     with pytest.raises(UserError, match="recorded for epoch 1"):
-        finished_checkpoint(run)
+        RunFolder(run).final_checkpoint()
     shutil.copy(run / "checkpoint-last.pth", final)  # epoch 1's bytes again
     (run / "log.jsonl").unlink()
     with pytest.raises(UserError, match="no recorded sha256.*--allow-unverified"):
-        finished_checkpoint(run)
-    assert finished_checkpoint(run, allow_unverified=True)[0] == final
+        RunFolder(run).final_checkpoint()
+    assert RunFolder(run).final_checkpoint(allow_unverified=True)[0] == final
 
 
 def test_two_processes_never_share_a_run_folder(ntu60_prepared, tiny_checkpoint, tmp_path):
@@ -356,7 +356,7 @@ def test_two_processes_never_share_a_run_folder(ntu60_prepared, tiny_checkpoint,
                     "--set", "k=5")  # fmt: skip
     request = Request("mamp", "knn", "ntu60-xsub", checkpoint=str(tiny_checkpoint), overrides={"k": "5"})
     options = Options(data_root=str(ntu60_prepared[0]), runs_dir=str(tmp_path / "runs"))
-    with resolve(request, options).run.lock():  # as if this process were running the same job
+    with resolve(request, options).folder.lock():  # as if this process were running the same job
         other = subprocess.run([sys.executable, "-m", "mamp_bench", *argv], capture_output=True, text=True,
                                timeout=300)  # fmt: skip
     assert other.returncode == 2 and f"in use by process {os.getpid()}" in one_line(other.stderr)

@@ -16,8 +16,9 @@ import sys
 import traceback
 from typing import NoReturn
 
-from mamp_bench import __version__
+from mamp_bench.engine.threads import configure_openmp
 from mamp_bench.errors import UserError
+from mamp_bench.version import __version__
 
 COMMANDS = (
     "list",
@@ -70,6 +71,7 @@ def continue_command(argv: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_openmp()  # before anything imports torch: idle OpenMP threads sleep (engine/threads.py)
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)

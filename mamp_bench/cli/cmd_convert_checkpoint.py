@@ -21,7 +21,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mamp_bench.checkpoints import checkpoint_format, convert_official, load_checkpoint, save_checkpoint
+    from mamp_bench.checkpoints import checkpoint_format, load_checkpoint, save_checkpoint
+    from mamp_bench.methods.checkpoints import convert_official
 
     checkpoint = load_checkpoint(args.input)
     if checkpoint_format(checkpoint) == "suite":

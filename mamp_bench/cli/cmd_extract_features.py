@@ -32,13 +32,13 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from mamp_bench.checkpoints import load_encoder
     from mamp_bench.data.dataset import SkeletonDataset
     from mamp_bench.data.transforms import test_transform
     from mamp_bench.engine.distributed import resolve_device
     from mamp_bench.engine.features import encode_dataset
     from mamp_bench.errors import UserError
     from mamp_bench.fileio import atomic_write, ensure_writable
+    from mamp_bench.models.loading import load_encoder
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")

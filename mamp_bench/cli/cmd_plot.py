@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from mamp_bench.console import echo
     from mamp_bench.errors import UserError
-    from mamp_bench.results.plots import write_figures
+    from mamp_bench.results.figures import write_figures
     from mamp_bench.results.store import results_root
     from mamp_bench.settings import runs_dir
 

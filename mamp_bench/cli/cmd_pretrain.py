@@ -53,7 +53,8 @@ def add_method(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mamp_bench.config import parse_set_args
-    from mamp_bench.pipeline import Options, Request, pretrain
+    from mamp_bench.pipeline import pretrain
+    from mamp_bench.plan import Options, Request
     from mamp_bench.registry import METHODS
 
     request = Request(args.method or METHODS.default(), dataset=args.dataset, scale=args.scale, seed=args.seed,

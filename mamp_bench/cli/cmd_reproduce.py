@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     from mamp_bench.console import echo
     from mamp_bench.errors import UserError
-    from mamp_bench.pipeline import Options
+    from mamp_bench.plan import Options
     from mamp_bench.registry import METHODS
     from mamp_bench.reproduce.datasets import missing_datasets, print_missing
     from mamp_bench.reproduce.executors import ExecutorConfig, execute
@@ -107,7 +107,7 @@ def write_reproduction_figures(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from mamp_bench.console import echo
-    from mamp_bench.results.plots import write_figures
+    from mamp_bench.results.figures import write_figures
     from mamp_bench.results.store import results_root
     from mamp_bench.settings import runs_dir
 

@@ -47,8 +47,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mamp_bench.config import parse_set_args
-    from mamp_bench.pipeline import Options, Request
     from mamp_bench.pipeline import run as run_protocol
+    from mamp_bench.plan import Options, Request
     from mamp_bench.registry import METHODS, PROTOCOLS
 
     request = Request(

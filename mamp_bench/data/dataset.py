@@ -9,30 +9,9 @@ import torch
 from torch.utils.data import Dataset
 
 from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS, check_coordinates
-from mamp_bench.data.npzio import MAX_NPZ_BYTES, open_npz_array
+from mamp_bench.data.npzio import open_split
 from mamp_bench.data.transforms import Compose, test_transform
-from mamp_bench.errors import DataFormatError
-from mamp_bench.fileio import check_regular
 from mamp_bench.seeding import derive_seed
-
-
-def labels_from_one_hot(y: np.ndarray, where: str) -> np.ndarray:
-    """(N, classes) one-hot -> (N,) int64 class indices; each row must have exactly one 1."""
-    y = np.asarray(y)
-    if y.ndim != 2:
-        raise DataFormatError(f"{where}: labels have shape {y.shape}, expected (N, num_classes)")
-    if not np.isfinite(y).all():
-        raise DataFormatError(f"{where}: labels contain NaN or infinite values")
-    valid = (y == 0) | (y == 1)
-    if not valid.all():
-        row, col = (int(i[0]) for i in np.nonzero(~valid))
-        raise DataFormatError(f"{where}: label row {row} holds {y[row, col]:g}; a one-hot row holds only 0 and 1")
-    positive = y == 1
-    counts = positive.sum(1)
-    if (counts != 1).any():
-        row = int(np.flatnonzero(counts != 1)[0])
-        raise DataFormatError(f"{where}: label row {row} has {counts[row]} positive entries, expected 1")
-    return np.argmax(positive, axis=1).astype(np.int64)
 
 
 class SkeletonDataset(Dataset):
@@ -54,20 +33,8 @@ class SkeletonDataset(Dataset):
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         self.path = Path(path)
-        check_regular(self.path, MAX_NPZ_BYTES, "prepared data file")
         self.split = split
-        self.data = open_npz_array(self.path, f"x_{split}")
-        where = f"{self.path.name} y_{split}"
-        self.labels = labels_from_one_hot(open_npz_array(self.path, f"y_{split}", mmap=False), where)
-        if self.data.ndim != 3 or self.data.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
-            raise DataFormatError(f"{self.path.name} x_{split}: shape {self.data.shape}, expected (N, T, 150)")
-        if self.data.dtype != np.float32:
-            raise DataFormatError(f"{self.path.name} x_{split}: dtype {self.data.dtype}, expected float32")
-        if len(self.data) == 0 or self.data.shape[1] == 0:
-            raise DataFormatError(f"{self.path.name} x_{split}: shape {self.data.shape} holds no clips or no frames")
-        if len(self.labels) != len(self.data):
-            raise DataFormatError(f"{self.path.name}: {len(self.data)} clips but {len(self.labels)} labels in {split}")
-        self.num_classes = int(open_npz_array(self.path, f"y_{split}", mmap=False).shape[1])
+        self.data, self.labels, self.num_classes = open_split(self.path, split)
         self.indices = np.arange(len(self.data)) if indices is None else np.asarray(indices, dtype=np.int64)
         self.transform = transform if transform is not None else test_transform()
         self.seed = seed

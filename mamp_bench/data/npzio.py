@@ -9,6 +9,8 @@ label matrix (N, num_classes), float64 as the reference writes it.
 * ``open_npz_array`` memory-maps one member of an uncompressed archive (``np.load`` cannot
   memory-map inside an ``.npz``: with ``mmap_mode`` it still reads the whole member); a compressed
   member is decompressed once per process and kept (read-only).
+* ``open_split`` opens one split, checked (shapes, dtype, one-hot labels); ``check_splits`` both, against
+  the number of classes of the dataset the file stands for.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib import format as npy_format
 
-from mamp_bench.errors import DataFormatError
+from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS
+from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import check_regular, make_temporary, storage_error
 
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -188,3 +191,54 @@ def _stored_data_offset(path: Path, info: zipfile.ZipInfo, key: str) -> int:
         raise DataFormatError(f"{path}: corrupt zip entry for {key!r}")
     name_len, extra_len = struct.unpack("<HH", local[26:30])
     return info.header_offset + 30 + name_len + extra_len
+
+
+def labels_from_one_hot(y: np.ndarray, where: str) -> np.ndarray:
+    """(N, classes) one-hot -> (N,) int64 class indices; each row must have exactly one 1."""
+    y = np.asarray(y)
+    if y.ndim != 2:
+        raise DataFormatError(f"{where}: labels have shape {y.shape}, expected (N, num_classes)")
+    if not np.isfinite(y).all():
+        raise DataFormatError(f"{where}: labels contain NaN or infinite values")
+    valid = (y == 0) | (y == 1)
+    if not valid.all():
+        row, col = (int(i[0]) for i in np.nonzero(~valid))
+        raise DataFormatError(f"{where}: label row {row} holds {y[row, col]:g}; a one-hot row holds only 0 and 1")
+    positive = y == 1
+    counts = positive.sum(1)
+    if (counts != 1).any():
+        row = int(np.flatnonzero(counts != 1)[0])
+        raise DataFormatError(f"{where}: label row {row} has {counts[row]} positive entries, expected 1")
+    return np.argmax(positive, axis=1).astype(np.int64)
+
+
+def open_split(path: Path, split: str) -> tuple[np.ndarray, np.ndarray, int]:
+    """(clips (N, T, 150) memory-mapped, labels (N,), number of classes) of one split of a prepared ``.npz``,
+    checked: a file that is not usable (no clips, no frames, bad labels) is a one-line ``DataFormatError``."""
+    check_regular(path, MAX_NPZ_BYTES, "prepared data file")
+    data = open_npz_array(path, f"x_{split}")
+    one_hot = open_npz_array(path, f"y_{split}", mmap=False)
+    labels = labels_from_one_hot(one_hot, f"{path.name} y_{split}")
+    if data.ndim != 3 or data.shape[2] != NUM_PERSONS * NUM_JOINTS * 3:
+        raise DataFormatError(f"{path.name} x_{split}: shape {data.shape}, expected (N, T, 150)")
+    if data.dtype != np.float32:
+        raise DataFormatError(f"{path.name} x_{split}: dtype {data.dtype}, expected float32")
+    if len(data) == 0 or data.shape[1] == 0:
+        raise DataFormatError(f"{path.name} x_{split}: shape {data.shape} holds no clips or no frames")
+    if len(labels) != len(data):
+        raise DataFormatError(f"{path.name}: {len(data)} clips but {len(labels)} labels in {split}")
+    return data, labels, int(one_hot.shape[1])
+
+
+def check_splits(path: Path, classes: int, name: str) -> dict[str, int]:
+    """Both splits of a prepared file opened (array headers and labels, not the clips): a file that is not
+    usable, or holds another number of classes than dataset ``name`` has, fails now, with its reason. The
+    number of clips of each split."""
+    sizes = {}
+    for split in ("train", "test"):
+        _, labels, found = open_split(path, split)
+        if found != classes:
+            raise UserError(f"{path.name} has {found} classes but {name} has {classes}; is the right file under that "
+                            "name?")  # fmt: skip
+        sizes[split] = len(labels)
+    return sizes

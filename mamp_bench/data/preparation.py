@@ -57,7 +57,7 @@ class Manifest:
         self.ignored[why] = self.ignored.get(why, 0) + 1
 
     def to_json(self) -> dict[str, Any]:
-        from mamp_bench import __version__
+        from mamp_bench.version import __version__
 
         return {
             "dataset": self.dataset,

@@ -27,8 +27,8 @@ NPZ_MEMBER = "provenance"
 
 def mark_synthetic(root: Path, generator: str, **details: Any) -> None:
     """Mark a generated raw tree as synthetic."""
-    from mamp_bench import __version__
     from mamp_bench.fileio import write_json
+    from mamp_bench.version import __version__
 
     write_json(root / MARKER, {"synthetic": True, "generator": generator, "suite_version": __version__, **details})
 

@@ -2,15 +2,19 @@
 
 A dataset name resolves to one prepared ``.npz`` file. Real data is looked up under the data
 root (``--data-root`` / ``MAMP_BENCH_DATA``), either flat or in the reference's layout
-(``ntu/``, ``ntu120/``, ``pku_v1/``, ``pku_v2/``). Synthetic sets are generated on first use.
+(``ntu/``, ``ntu120/``, ``pku_v1/``, ``pku_v2/``). Synthetic sets live in the cache; a command that
+needs one generates it there (``prepared_file``), finding a path never does.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mamp_bench import settings
+from mamp_bench.data.provenance import file_provenance, fingerprint
+from mamp_bench.data.synthetic.builder import synthetic_file, synthetic_path
 from mamp_bench.errors import UserError
 from mamp_bench.registry import DATASETS
 
@@ -29,11 +33,10 @@ class DatasetSpec:
     clips: tuple[int, int] = (0, 0)  # (train, test) clips, approximately: for cost estimates
 
     def path(self, data_root: str | Path | None = None) -> Path:
-        """The prepared ``.npz``; synthetic sets are built on first use."""
+        """Where the prepared ``.npz`` is: a synthetic set's place in the cache (generated or not), or the real
+        file found under the data root (a one-line error when it is not there)."""
         if self.synthetic:
-            from mamp_bench.data.synthetic.builder import synthetic_file
-
-            return synthetic_file(self.family, self.filename)
+            return synthetic_path(self.family, self.filename)
         root = settings.data_root(data_root)
         if root is None:
             raise UserError(
@@ -120,6 +123,45 @@ for _family, _split in _REAL:
             _SYNTHETIC_CLIPS[_family],
         ),
     )
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A dataset resolved to its prepared file, which is read here once: its fingerprint and origin."""
+
+    spec: DatasetSpec
+    path: Path
+    fingerprint: str | None  # content identity (names, sizes, CRC-32s of its members)
+    provenance: dict[str, Any]  # what the file says of its origin
+    synthetic: bool  # by its name, or by the mark its preparation carried over from a generated raw tree
+
+    @classmethod
+    def read(cls, spec: DatasetSpec, path: Path) -> DataFile:
+        provenance = file_provenance(path)
+        return cls(spec, path, fingerprint(path), provenance, spec.synthetic or bool(provenance.get("synthetic")))
+
+    def describe(self) -> dict[str, Any]:
+        """For the record: which file a dataset name resolved to, its fingerprint and origin."""
+        return {"dataset": self.spec.name, "file": str(self.path), "synthetic": self.synthetic,
+                "fingerprint": self.fingerprint, "provenance": self.provenance}  # fmt: skip
+
+
+def prepared(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile:
+    """The prepared file of a dataset a command is about to read: a synthetic set is generated into the
+    cache first when it is not there yet."""
+    path = spec.path(data_root)
+    if spec.synthetic and not path.is_file():
+        path = synthetic_file(spec.family, spec.filename)
+    return DataFile.read(spec, path)
+
+
+def found(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile | None:
+    """The prepared file of a dataset if it is there (nothing is generated), else None."""
+    try:
+        path = spec.path(data_root)
+    except UserError:
+        return None
+    return DataFile.read(spec, path) if path.is_file() else None
 
 
 def families() -> list[str]:

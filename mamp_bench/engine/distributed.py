@@ -1,15 +1,21 @@
-"""Process and device context: single process, or DDP under ``torchrun`` (nccl on GPU, gloo on CPU)."""
+"""Process and device context: single process, or DDP under ``torchrun`` (nccl on GPU, gloo on CPU), and
+what produced a run (``environment``: the suite's version and git state, the software, the machine)."""
 
 from __future__ import annotations
 
 import datetime
 import os
+import platform
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 from mamp_bench.errors import UserError
+from mamp_bench.version import __version__
 
 
 @dataclass
@@ -101,3 +107,47 @@ def init_runtime(device: str = "auto") -> Runtime:
 def shutdown(runtime: Runtime) -> None:
     if runtime.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def environment(runtime: Runtime | None = None) -> dict[str, Any]:
+    """What produced a run: versions, commit, device and process count."""
+    commit, dirty = git_state()
+    env = {
+        "suite_version": __version__,
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+    }
+    if runtime is not None:
+        env["device"] = str(runtime.device)
+        env["device_name"] = (
+            torch.cuda.get_device_name(runtime.device)
+            if runtime.device.type == "cuda"
+            else platform.processor() or "cpu"
+        )
+        env["processes"] = runtime.world_size
+        env["threads"] = torch.get_num_threads()
+    return env
+
+
+#: what "the code" is when a record says whether the tree was dirty
+CODE_PATHS = ("mamp_bench", "baselines", "protocols", "pyproject.toml", "setup.py")
+
+
+def git_state() -> tuple[str | None, bool | None]:
+    """(commit, whether the suite's code differs from it), or (None, None) outside a git checkout."""
+    here = Path(__file__).resolve().parents[2]
+    if not (here / ".git").exists():
+        return None, None
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", *CODE_PATHS],
+                                capture_output=True, text=True, timeout=5)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None, None
+    if out.returncode != 0:
+        return None, None
+    return out.stdout.strip(), bool(status.stdout.strip())

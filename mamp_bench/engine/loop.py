@@ -1,34 +1,34 @@
 """The one training loop of the suite: pretraining and every supervised protocol run through it.
 
-Epochs of steps over a sharded loader (the same global batches on 1 or N processes), a
-per-iteration learning rate, an evaluation hook after every epoch, one JSON line per epoch (with
-the sha256 of the checkpoint written next, so a resume can verify it), ``checkpoint-last.pth``
-every epoch plus the numbered copies a task keeps, resume from the last checkpoint, a progress bar,
-metric logs (TensorBoard event files, and W&B on request: ``metric_logs.py``), and the fault points of
-the kill tests. A run supplies a ``TrainingTask``: its model and optimizer,
-what one step does, what to evaluate after an epoch and what else its checkpoints hold.
+Epochs of steps over a sharded loader (the same global batches on 1 or N processes) with a
+per-iteration learning rate; after every epoch the task evaluates and the loop hands the epoch's record
+to its services. A run supplies a ``TrainingTask`` (its model and optimizer, what one step does, what to
+evaluate after an epoch, what else its checkpoints hold); services hook around the loop
+(``LoopService``): checkpoints and resume (``checkpointing.py``), metric logs (``metric_logs.py``), the
+progress display (``Progress``, here) and the fault points of the kill tests (``faults.FaultPoints``).
+``train`` runs the loop in a run folder with those services.
 """
 
 from __future__ import annotations
 
-import hashlib
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from mamp_bench import faults
-from mamp_bench.checkpoints import checkpoint_bytes, load_checkpoint, load_into, save_checkpoint
 from mamp_bench.console import echo, progress_bar
+from mamp_bench.engine.checkpointing import Checkpoints
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.metric_logs import MetricLogs
 from mamp_bench.engine.optim import CosineSchedule, set_lr
-from mamp_bench.engine.runs import RunDir, Throughput
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.engine.sampler import ReferenceSampler, ShardedSampler
 from mamp_bench.errors import UserError
-from mamp_bench.fileio import sha256_file
+from mamp_bench.faults import FaultPoints
 
 
 class TrainingDiverged(UserError):
@@ -77,6 +77,22 @@ class TrainingTask:
         return False
 
 
+class LoopService(Protocol):
+    """Something that runs around the loop without changing what it computes."""
+
+    def start(self, first_epoch: int, steps_per_epoch: int) -> None:
+        """Before the first epoch (``first_epoch`` > 0: a resumed run)."""
+
+    def step(self, step: int, values: dict[str, float]) -> None:
+        """After optimizer step ``step`` (counted from 1 over the whole run): its loss, lr and clips/s."""
+
+    def epoch(self, step: int, record: dict[str, Any]) -> None:
+        """After an epoch (``record``: its epoch, loss, lr, throughput and the task's evaluation)."""
+
+    def close(self) -> None:
+        """After the last epoch, or when the loop stops on an error."""
+
+
 @dataclass
 class LoopSettings:
     epochs: int
@@ -94,19 +110,16 @@ def train_loop(
     dataset: Dataset,
     settings: LoopSettings,
     runtime: Runtime,
-    run: RunDir,
-    *,
-    show: bool,
-    allow_unverified: bool = False,
+    services: Sequence[LoopService] = (),
+    start_epoch: int = 0,
 ) -> None:
-    """Train ``task`` for ``settings.epochs``, continuing from ``checkpoint-last.pth`` when the run folder
-    has one (``allow_unverified``: even when the log recorded no sha256 for it)."""
+    """Train ``task`` from ``start_epoch`` to ``settings.epochs``, telling ``services`` what happens."""
     loader, sampler = sharded_loader(dataset, settings, runtime)
-    start = _resume(task, run, runtime, show, allow_unverified)
     steps = sampler.steps
-    with progress_bar(show) as bar, MetricLogs(run.path, start * steps, runtime.is_main) as logs:
-        progress = bar.add_task(task.kind, total=max(1, (settings.epochs - start) * steps), status="")
-        for epoch in range(start, settings.epochs):
+    for service in services:
+        service.start(start_epoch, steps)
+    try:
+        for epoch in range(start_epoch, settings.epochs):
             sampler.set_epoch(epoch)
             task.train_mode()
             meter, loss_sum, lr = Throughput(), 0.0, settings.schedule(epoch)
@@ -117,25 +130,89 @@ def train_loop(
                 try:
                     loss = task.step(x, y, seeds)
                 except NonFiniteLoss as exc:
-                    last = run.path / "checkpoint-last.pth"
-                    raise TrainingDiverged(
-                        f"loss became {exc.value} at epoch {epoch} step {step}; stopped, the last good "
-                        f"checkpoint is {last if last.exists() else 'none (no epoch finished)'}"
-                    ) from None
-                task.after_step((epoch * steps + step + 1) / (settings.epochs * steps))
+                    raise TrainingDiverged(f"loss became {exc.value} at epoch {epoch} step {step}; stopped") from None
+                global_step = epoch * steps + step + 1
+                task.after_step(global_step / (settings.epochs * steps))
                 loss_sum += loss
-                logs.step(epoch * steps + step + 1, {"loss": loss, "lr": lr})
                 meter.add(len(y) * runtime.world_size)
-                bar.update(progress, advance=1, description=f"epoch {epoch + 1}/{settings.epochs}",
-                           status=f"loss {loss:.4f} lr {lr:.2e} {meter.rate:.1f} clips/s")  # fmt: skip
-                faults.point(f"{task.kind}-step")
+                for service in services:
+                    service.step(global_step, {"loss": loss, "lr": lr, "clips_per_s": meter.rate})
             record = {"epoch": epoch, "loss": runtime.mean(loss_sum / max(steps, 1)), "lr": lr,
                       "clips_per_s": meter.rate, "seconds": meter.seconds, **task.end_epoch(epoch)}  # fmt: skip
-            if runtime.is_main:
-                logs.epoch((epoch + 1) * steps, record)
-                _checkpoint(task, run, record)
-                echo(f"epoch {epoch + 1}/{settings.epochs}  " + _describe(record), show and bar.disable)
+            for service in services:
+                service.epoch((epoch + 1) * steps, record)
             runtime.barrier()
+    finally:
+        for service in services:
+            service.close()
+
+
+def train(task: TrainingTask, dataset: Dataset, settings: LoopSettings, runtime: Runtime, run: RunFolder, *,
+          show: bool, allow_unverified: bool = False) -> list[dict[str, Any]]:  # fmt: skip
+    """Train in a run folder, continuing from its ``checkpoint-last.pth`` when it has one (verified against
+    the log, unless ``allow_unverified``), with checkpoints, metric logs, progress and fault points; the
+    run's per-epoch records (its ``log.jsonl``)."""
+    checkpoints = Checkpoints(task, run, runtime.is_main)
+    start = checkpoints.resume(show, allow_unverified)
+    services = [MetricLogs(run.path, runtime.is_main), checkpoints, Progress(task.kind, settings.epochs, show),
+                FaultPoints(f"{task.kind}-step")]  # fmt: skip
+    try:
+        train_loop(task, dataset, settings, runtime, services, start)
+    except TrainingDiverged as exc:
+        raise TrainingDiverged(f"{exc}, the last good checkpoint is {checkpoints.last_good()}") from None
+    return run.log_records()
+
+
+class Progress:
+    """A progress bar on a terminal; one line per epoch otherwise."""
+
+    def __init__(self, kind: str, epochs: int, show: bool):
+        self.kind, self.epochs, self.show = kind, epochs, show
+        self.bar = progress_bar(show)
+
+    def start(self, first_epoch: int, steps_per_epoch: int) -> None:
+        self.steps = steps_per_epoch
+        self.bar.__enter__()
+        total = max(1, (self.epochs - first_epoch) * steps_per_epoch)
+        self.task = self.bar.add_task(self.kind, total=total, status="")
+
+    def step(self, step: int, values: dict[str, float]) -> None:
+        epoch = (step - 1) // self.steps
+        self.bar.update(self.task, advance=1, description=f"epoch {epoch + 1}/{self.epochs}",
+                        status=f"loss {values['loss']:.4f} lr {values['lr']:.2e} "
+                               f"{values['clips_per_s']:.1f} clips/s")  # fmt: skip
+
+    def epoch(self, step: int, record: dict[str, Any]) -> None:
+        echo(f"epoch {record['epoch'] + 1}/{self.epochs}  " + describe(record), self.show and self.bar.disable)
+
+    def close(self) -> None:
+        self.bar.__exit__(None, None, None)
+
+
+def describe(record: dict[str, Any]) -> str:
+    text = f"loss {record['loss']:.4f}  lr {record['lr']:.2e}  {record['clips_per_s']:.1f} clips/s"
+    if "top1" in record:
+        text += f"  test top-1 {record['top1']:.2f}  top-5 {record['top5']:.2f}"
+    return text
+
+
+class Throughput:
+    """Clips per second since it was made."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.samples = 0
+
+    def add(self, n: int) -> None:
+        self.samples += n
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+    @property
+    def rate(self) -> float:
+        return self.samples / max(self.seconds, 1e-9)
 
 
 def to_device(inputs: torch.Tensor | dict[str, torch.Tensor], device: torch.device):
@@ -164,60 +241,3 @@ def sharded_loader(dataset: Dataset, settings: LoopSettings, runtime: Runtime) -
         drop_last=True,
     )
     return loader, sampler
-
-
-def _resume(task: TrainingTask, run: RunDir, runtime: Runtime, show: bool, allow_unverified: bool) -> int:
-    """Load ``checkpoint-last.pth`` (verified against the log) if there is one; the next epoch."""
-    last = run.path / "checkpoint-last.pth"
-    if not last.exists():
-        return 0
-    digest = run.verify(last, allow_unverified)
-    state = load_checkpoint(last)
-    load_into(task.model, state["model"], f"checkpoint {last}")
-    task.optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    task.restore(state)
-    start = int(state["epoch"]) + 1
-    if runtime.is_main:
-        run.truncate_log(start - 1)
-        _restore_kept_copy(task, run, start - 1, digest, show)
-    echo(f"resuming {run.path} after epoch {start - 1} (--restart starts it over)", show)
-    return start
-
-
-def _restore_kept_copy(task: TrainingTask, run: RunDir, epoch: int, digest: str, show: bool) -> None:
-    """Write ``checkpoint-<epoch>.pth`` from ``checkpoint-last.pth`` when the epoch keeps one and it is missing
-    or is not what the epoch's log line records: the state a disk that filled up, or a kill, between the
-    two files leaves. Only a ``checkpoint-last.pth`` that the same log line records is copied."""
-    if not task.keeps(epoch) or run.logged_digest(epoch) != digest:
-        return
-    kept = run.path / f"checkpoint-{epoch}.pth"
-    if kept.is_file() and sha256_file(kept) == digest:
-        return
-    save_checkpoint(kept, (run.path / "checkpoint-last.pth").read_bytes())
-    echo(f"restored {kept.name} from checkpoint-last.pth of the same epoch (sha256 {digest[:12]} verified)", show)
-
-
-def _checkpoint(task: TrainingTask, run: RunDir, record: dict[str, Any]) -> None:
-    """The log line (with the checkpoint's sha256) first, then the checkpoint: a kill in between
-    leaves the previous checkpoint, and the resume drops the extra log line."""
-    payload = {
-        "kind": task.kind,
-        "model": task.model.state_dict(),
-        "optimizer": task.optimizer.state_dict(),
-        "epoch": record["epoch"],
-        "torch_rng": torch.get_rng_state(),
-        **task.checkpoint_state(record),
-    }
-    data = checkpoint_bytes(payload)
-    run.log({**record, "checkpoint_sha256": hashlib.sha256(data).hexdigest()})
-    save_checkpoint(run.path / "checkpoint-last.pth", data)
-    if task.keeps(record["epoch"]):
-        save_checkpoint(run.path / f"checkpoint-{record['epoch']}.pth", data)
-
-
-def _describe(record: dict[str, Any]) -> str:
-    text = f"loss {record['loss']:.4f}  lr {record['lr']:.2e}  {record['clips_per_s']:.1f} clips/s"
-    if "top1" in record:
-        text += f"  test top-1 {record['top1']:.2f}  top-5 {record['top5']:.2f}"
-    return text

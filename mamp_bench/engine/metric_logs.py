@@ -120,16 +120,21 @@ def _numbers(prefix: str, values: dict[str, Any]) -> dict[str, float]:
 
 
 class MetricLogs:
-    """The loop's metric sinks for one run (nothing is written by a non-main process); ``resumed_after``:
-    the last optimizer step the run's checkpoint holds (0 for a fresh run)."""
+    """The loop's metric sinks for one run folder (nothing is written by a non-main process), opened when the
+    loop starts: a resumed run's event file starts at the last optimizer step its checkpoint holds."""
 
-    def __init__(self, run_path: Path, resumed_after: int, enabled: bool):
-        self.events = EventFile(run_path, resumed_after) if enabled else None
-        self.wandb = _wandb_run(run_path) if enabled and os.environ.get(WANDB_ENV) else None
+    def __init__(self, run_path: Path, enabled: bool):
+        self.run_path, self.enabled = run_path, enabled
+        self.events, self.wandb = None, None
+
+    def start(self, first_epoch: int, steps_per_epoch: int) -> None:
+        if self.enabled:
+            self.events = EventFile(self.run_path, first_epoch * steps_per_epoch)
+            self.wandb = _wandb_run(self.run_path) if os.environ.get(WANDB_ENV) else None
 
     def step(self, step: int, values: dict[str, float]) -> None:
-        """After an optimizer step (the ``step`` counting from 1)."""
-        self._log(step, _numbers("step", values))
+        """After an optimizer step (the ``step`` counting from 1): its loss and lr."""
+        self._log(step, _numbers("step", {"loss": values["loss"], "lr": values["lr"]}))
 
     def epoch(self, step: int, record: dict[str, Any]) -> None:
         """After an epoch: every number of its log record (loss, lr, throughput, test accuracy)."""
@@ -143,10 +148,7 @@ class MetricLogs:
         if self.wandb is not None:
             self.wandb.log(scalars, step=step)
 
-    def __enter__(self) -> MetricLogs:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         if self.events is not None:
             self.events.flush()
         if self.wandb is not None:

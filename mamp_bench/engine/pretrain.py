@@ -15,6 +15,7 @@ kept (the reference exits with status 11).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 from dataclasses import dataclass
@@ -23,25 +24,25 @@ from typing import Any
 
 import torch
 
-from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, config_hash, require, to_dict
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, apply_overrides, config_hash, require, to_dict
 from mamp_bench.console import echo
 from mamp_bench.data.batched_transform import DeferredTrainSet, apply_train
 from mamp_bench.data.dataset import SkeletonDataset
-from mamp_bench.data.provenance import fingerprint
-from mamp_bench.data.specs import get_dataset
+from mamp_bench.data.specs import DatasetSpec
 from mamp_bench.data.transforms import train_transform
-from mamp_bench.engine.distributed import Runtime, init_runtime
+from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.hardware import bf16_support
-from mamp_bench.engine.loop import LoopSettings, TrainingTask, train_loop
+from mamp_bench.engine.loop import LoopSettings, TrainingTask, train
 from mamp_bench.engine.metric_logs import EVENTS_GLOB
 from mamp_bench.engine.optim import CosineSchedule, make_adamw, weight_decay_groups
-from mamp_bench.engine.runs import RunDir, environment
+from mamp_bench.engine.run_folder import FolderState, RunFolder
 from mamp_bench.engine.step import pretrain_step
 from mamp_bench.errors import UserError
 from mamp_bench.methods.base import PretrainMethod
 from mamp_bench.models.transformer import MAX_CLIP_FRAMES
 from mamp_bench.registry import METHODS
+from mamp_bench.scales import PRETRAIN, check_scale
 from mamp_bench.seeding import seed_check
 from mamp_bench.settings import runs_dir
 
@@ -105,6 +106,25 @@ class PretrainJob:
     config: PretrainConfig
     method_config: Any
 
+    @classmethod
+    def resolve(cls, method: str, dataset: DatasetSpec, scale: str, seed: int, schedule: dict[str, Any],
+                method_settings: dict[str, Any], keep_epoch: int = -1) -> PretrainJob:  # fmt: skip
+        """The pretraining of ``method`` on ``dataset`` at ``scale``: the paper's schedule, the scale's and the
+        user's ``schedule`` overrides, the method's configuration for the dataset's family (``method_settings``:
+        the user's method overrides), each validated; ``keep_epoch``: a checkpoint to keep besides the final one."""
+        method_cls = METHODS.get(method)
+        if not method_cls.pretrainable:
+            raise UserError(f"method {method!r} has nothing to pretrain")
+        config = apply_overrides(apply_overrides(PretrainConfig(seed=seed), PRETRAIN[check_scale(scale)]), schedule)
+        config.validate()
+        if keep_epoch >= config.epochs:
+            raise UserError(f"checkpoint_epoch {keep_epoch} does not exist: the pretraining runs {config.epochs} "
+                            f"epochs (0 to {config.epochs - 1})")  # fmt: skip
+        if keep_epoch >= 0:
+            config = dataclasses.replace(config, keep_epochs=tuple(sorted({*config.keep_epochs, keep_epoch})))
+        method_config = method_cls.resolve_config(dataset.family, scale, method_settings, config.window)
+        return cls(method, dataset.name, config, method_config)
+
     def spec(self) -> dict[str, Any]:
         """Everything that determines the result (what the run's hash is computed from)."""
         schedule = {k: v for k, v in to_dict(self.config).items() if k not in PretrainConfig.RUNTIME_FIELDS}
@@ -159,74 +179,112 @@ def default_workers(device: torch.device) -> int:
     return min(8, os.cpu_count() or 1) if device.type == "cuda" else 0
 
 
-def build_train_set(job: PretrainJob, data_root: str | None = None) -> SkeletonDataset | DeferredTrainSet:
+def build_train_set(job: PretrainJob, data_file: Path) -> SkeletonDataset | DeferredTrainSet:
     """The training clips with the training transform (or, with ``batched_transform``, the raw clips
     and their draws, transformed a batch at a time by the task)."""
     config = job.config
-    path = get_dataset(job.dataset).path(data_root)
-    dataset = SkeletonDataset(path, "train", train_transform(config.window, config.rotate), config.seed)
+    dataset = SkeletonDataset(data_file, "train", train_transform(config.window, config.rotate), config.seed)
     if config.max_clips:
         dataset.indices = dataset.indices[: config.max_clips]
     return DeferredTrainSet(dataset, config.window, config.rotate) if config.batched_transform else dataset
 
 
-def pretrain(
-    job: PretrainJob,
-    *,
-    data_root: str | None = None,
-    runs_root: str | None = None,
-    output_dir: str | os.PathLike[str] | None = None,
-    restart: bool = False,
-    device: str = "auto",
-    quiet: bool = False,
-    wait: bool = False,
-    allow_unverified: bool = False,
-) -> Path:
+@dataclass(frozen=True)
+class PretrainPlan:
+    """A pretraining, decided before any work: the job, its data, its folder and what the folder holds."""
+
+    job: PretrainJob
+    data_file: Path
+    data_fingerprint: str | None
+    folder: RunFolder
+    state: FolderState  # read once (and its checkpoint hashed once) when the plan was made
+    restart: bool = False  # discard what the folder holds and train from the start
+    evaluated_epoch: int = -1  # the checkpoint a protocol evaluates (-1: the final one)
+
+    @property
+    def checkpoint(self) -> Path:
+        """The checkpoint a protocol evaluates (written by the pretraining when it has not finished yet)."""
+        epoch = self.evaluated_epoch if self.evaluated_epoch >= 0 else self.job.config.epochs - 1
+        return self.folder.path / f"checkpoint-{epoch}.pth"
+
+    @classmethod
+    def make(cls, job: PretrainJob, data_file: Path, data_fingerprint: str | None, folder: Path, *, epoch: int = -1,
+             restart: bool = False, keep_finished: bool = False,
+             allow_unverified: bool = False) -> PretrainPlan:  # fmt: skip
+        """The plan of a pretraining: its folder's state read (and the evaluated checkpoint hashed) once.
+        ``restart`` starts it over, except (``keep_finished``, for a protocol's run) a finished pretraining on
+        the same data, which a protocol's restart does not discard."""
+        run = RunFolder(folder)
+        if restart and keep_finished and run.same_data(data_fingerprint):
+            state = run.inspect(job.digest, data_fingerprint, epoch, allow_unverified)
+            restart = not state.finished
+        if restart:
+            return cls(job, data_file, data_fingerprint, run, FolderState(False, False), True, epoch)
+        state = run.inspect(job.digest, data_fingerprint, epoch, allow_unverified)
+        return cls(job, data_file, data_fingerprint, run, state, False, epoch)
+
+    @property
+    def reusable(self) -> bool:
+        """Finished, verified, on the same data: nothing to train."""
+        return self.state.finished and not self.restart
+
+    def check_fits(self, train_clips: int, processes: int) -> None:
+        """One line unless the batch splits over the processes and fits in the training clips (drop_last)."""
+        config = self.job.config
+        clips = min(train_clips, config.max_clips or train_clips)
+        if config.batch_size % processes:
+            raise UserError(f"pretrain.batch_size {config.batch_size} must be divisible by the {processes} processes")
+        if clips < config.batch_size:
+            raise UserError(f"pretrain.batch_size {config.batch_size} is larger than the {clips} training clips "
+                            "(drop_last)")  # fmt: skip
+
+
+def pretrain(plan: PretrainPlan, runtime: Runtime, environment: dict[str, Any], *, show: bool, wait: bool = False,
+             allow_unverified: bool = False) -> tuple[Path, str]:  # fmt: skip
     """Run, continue (from the last epoch of an unfinished run of the same configuration) or reuse a
-    pretraining; ``restart`` starts it over. Returns its folder. Rank 0 writes the files and holds the
-    folder's lock (``wait``: wait for another process that holds it)."""
-    config = job.config
-    config.validate()
-    runtime = init_runtime(device)
-    _check_compile(job, runtime)
-    run = RunDir(output_dir or job.folder(runs_root))
-    show = runtime.is_main and not quiet
-    data = fingerprint(get_dataset(job.dataset).path(data_root))
-    if not restart:
-        run.check_config_hash(job.digest, data)
-    if _already_finished(run, restart, runtime.is_main, show):
-        return run.path
-    dataset = build_train_set(job, data_root)
-    if config.batch_size % runtime.world_size:
-        raise UserError(f"batch_size {config.batch_size} must be divisible by the {runtime.world_size} processes")
-    if len(dataset) < config.batch_size:
-        raise UserError(f"batch_size {config.batch_size} is larger than the {len(dataset)} training clips (drop_last)")
-    with run.lock(wait) if runtime.is_main else contextlib.nullcontext():
-        if run.finished and not restart:  # another process finished it while this one waited
-            echo(f"pretraining already finished: {run.path}", show)
-        else:
-            _train(job, dataset, run, runtime, restart=restart, show=show, allow_unverified=allow_unverified,
-                   data=data)  # fmt: skip
+    pretraining, as its plan says; (the evaluated checkpoint, its sha256). Rank 0 writes the files and
+    holds the folder's lock (``wait``: wait for another process that holds it)."""
+    if plan.reusable:
+        echo(f"pretraining already finished: {plan.folder.path}", show)
+        return plan.state.checkpoint, plan.state.checkpoint_sha256
+    _check_compile(plan.job, runtime)
+    if plan.state.problem and runtime.is_main:
+        echo(f"{plan.folder.path} is marked finished, but {plan.state.problem}; repairing it from its last "
+             "checkpoint", show)  # fmt: skip
+        (plan.folder.path / "summary.json").unlink(missing_ok=True)
+    dataset = build_train_set(plan.job, plan.data_file)
+    with plan.folder.lock(wait) if runtime.is_main else contextlib.nullcontext():
+        if wait and not plan.restart:  # another process may have finished it while this one waited
+            state = plan.folder.inspect(plan.job.digest, plan.data_fingerprint, plan.evaluated_epoch, allow_unverified)
+            if state.finished:
+                echo(f"pretraining already finished: {plan.folder.path}", show)
+                runtime.barrier()
+                return state.checkpoint, state.checkpoint_sha256
+        evaluated = _train(plan, dataset, runtime, environment, show=show, allow_unverified=allow_unverified)
     runtime.barrier()
-    return run.path
+    return evaluated
 
 
-def _train(job: PretrainJob, dataset: SkeletonDataset, run: RunDir, runtime: Runtime, *, restart: bool, show: bool,
-           allow_unverified: bool, data: str | None) -> None:  # fmt: skip
-    config = job.config
+def _train(plan: PretrainPlan, dataset: SkeletonDataset, runtime: Runtime, environment: dict[str, Any], *,
+           show: bool, allow_unverified: bool) -> tuple[Path, str]:  # fmt: skip
+    job, run, config = plan.job, plan.folder, plan.job.config
     if config.amp == "bf16" and not bf16_support(runtime.device)[0]:
         echo(f"note: amp=bf16 on {runtime.device}: {bf16_support(runtime.device)[1]}", show)
     torch.manual_seed(config.seed)
     task = PretrainTask(job, METHODS.get(job.method)(job.method_config).to(runtime.device), runtime)
-    if runtime.is_main and (restart or not (run.path / "checkpoint-last.pth").exists()):
-        _start_fresh(run, job, runtime, restart, data)
+    if runtime.is_main and (plan.restart or not (run.path / "checkpoint-last.pth").exists()):
+        _start_fresh(plan, environment)
     echo(f"pretraining {job.method} on {job.dataset}: {len(dataset)} clips, {len(dataset) // config.batch_size} "
          f"steps/epoch, {config.epochs} epochs, {runtime.world_size} process(es) on {runtime.device} -> {run.path}",
          show)  # fmt: skip
-    train_loop(task, dataset, _loop_settings(config, runtime), runtime, run, show=show,
-               allow_unverified=allow_unverified)  # fmt: skip
+    train(task, dataset, _loop_settings(config, runtime), runtime, run, show=show, allow_unverified=allow_unverified)
+    final = run.path / f"checkpoint-{config.epochs - 1}.pth"
+    digest = run.logged_digest(config.epochs - 1) or ""
     if runtime.is_main:
-        _finish(run, job, show)
+        digest = _finish(run, job, show)
+    if plan.evaluated_epoch >= 0:
+        return run.kept_checkpoint(plan.evaluated_epoch), run.logged_digest(plan.evaluated_epoch) or ""
+    return final, digest
 
 
 def _check_compile(job: PretrainJob, runtime: Runtime) -> None:
@@ -243,36 +301,19 @@ def _loop_settings(config: PretrainConfig, runtime: Runtime) -> LoopSettings:
     return LoopSettings(config.epochs, config.batch_size, schedule, config.seed, workers)
 
 
-def _already_finished(run: RunDir, restart: bool, is_main: bool, show: bool) -> bool:
-    """Whether the run has finished: its summary says so and every file it names exists and verifies. A
-    summary that claims more than exists (a final checkpoint lost when the disk filled) is not trusted:
-    it is removed, and the resume that follows repairs the run."""
-    summary = run.summary()
-    if restart or not (summary and summary.get("finished")):
-        return False
-    problem = run.unverified(summary)
-    if problem is None:
-        echo(f"pretraining already finished: {run.path}", show)
-        return True
-    echo(f"{run.path} is marked finished, but {problem}; repairing it from its last checkpoint", show)
-    if is_main:
-        (run.path / "summary.json").unlink()
-    return False
+def _start_fresh(plan: PretrainPlan, environment: dict[str, Any]) -> None:
+    if plan.restart:
+        plan.folder.discard(("log.jsonl", "summary.json"), ("*.pth", EVENTS_GLOB))
+    job = plan.job
+    plan.folder.write_config({**job.spec(), "config_hash": job.digest, "data_fingerprint": plan.data_fingerprint,
+                              "environment": environment})  # fmt: skip
 
 
-def _start_fresh(run: RunDir, job: PretrainJob, runtime: Runtime, restart: bool, data: str | None) -> None:
-    if restart:
-        for old in run.path.glob("*"):
-            if old.name in ("log.jsonl", "summary.json") or old.suffix == ".pth" or old.match(EVENTS_GLOB):
-                old.unlink()
-    run.write_config({**job.spec(), "config_hash": job.digest, "data_fingerprint": data,
-                      "environment": environment(runtime)})  # fmt: skip
-
-
-def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:
-    """The summary, written only once the final checkpoint it names verifies against its epoch's log line."""
+def _finish(run: RunFolder, job: PretrainJob, show: bool) -> str:
+    """The summary, written only once the final checkpoint it names verifies against its epoch's log line;
+    the final checkpoint's sha256."""
     epochs = job.config.epochs
-    run.verify(run.path / f"checkpoint-{epochs - 1}.pth")
+    digest = run.verify(run.path / f"checkpoint-{epochs - 1}.pth")
     records = run.log_records()
     run.write_summary({"finished": True, "final_checkpoint": f"checkpoint-{epochs - 1}.pth", "epochs": epochs,
                        "final_loss": records[-1]["loss"] if records else None,
@@ -280,21 +321,4 @@ def _finish(run: RunDir, job: PretrainJob, show: bool) -> None:
     if records:
         echo(f"done: {epochs} epochs, loss {records[0]['loss']:.4f} -> {records[-1]['loss']:.4f}; "
              f"checkpoint {run.path / f'checkpoint-{epochs - 1}.pth'}", show)  # fmt: skip
-
-
-def finished_checkpoint(run_path: Path, allow_unverified: bool = False, epoch: int = -1) -> tuple[Path, str]:
-    """(path, sha256) of the final checkpoint of a finished pretraining (or of ``epoch``), checked
-    against the sha256 recorded for its epoch when it was written."""
-    run = RunDir(run_path)
-    if epoch < 0:
-        return finished_checkpoint_path(run), run.verify(finished_checkpoint_path(run), allow_unverified)
-    path = run_path / f"checkpoint-{epoch}.pth"
-    if not path.is_file():
-        kept = sorted(int(p.stem.split("-")[1]) for p in run_path.glob("checkpoint-[0-9]*.pth"))
-        raise UserError(f"{run_path} kept no checkpoint of epoch {epoch} (it kept {kept}); pretrain again with "
-                        f"--set pretrain.keep_epochs={epoch} --restart, or evaluate a kept epoch")  # fmt: skip
-    return path, run.verify(path, allow_unverified)
-
-
-def finished_checkpoint_path(run: RunDir) -> Path:
-    return run.path / (run.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")
+    return digest

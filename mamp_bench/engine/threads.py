@@ -1,4 +1,4 @@
-"""How idle CPU threads wait: set before torch is first imported (``mamp_bench/__init__.py``).
+"""How idle CPU threads wait: set by the command line before torch is first imported (``cli.main``).
 
 torch's CPU build runs its parallel regions on GNU OpenMP (libgomp). By default a libgomp thread
 that reaches the end of a region spins (up to 300,000 turns, about a millisecond) before it sleeps,
@@ -9,10 +9,10 @@ the reference's whole-batch step (few long ones). ``OMP_WAIT_POLICY=PASSIVE`` ma
 sleep at once; it costs a wake-up per region, which the measurements in ``benchmarks/cpu_profile.py``
 (README, Performance) put within the noise on an otherwise idle machine.
 
-libgomp reads the variable once, when it is loaded (``import torch``), so it only takes effect
-when the suite is imported first (the command line, ``python -m mamp_bench``, ``torchrun -m
-mamp_bench``, ``import mamp_bench`` before ``import torch``). A value the user set, for
-``OMP_WAIT_POLICY`` or libgomp's own ``GOMP_SPINCOUNT``, is kept.
+libgomp reads the variable once, when it is loaded (``import torch``), so it is set where the process
+starts: the command line (``mamp-bench``, ``python -m mamp_bench``, ``torchrun -m mamp_bench``) calls
+``configure_openmp`` first; a script calls it before ``import torch`` (importing the package sets nothing).
+A value the user set, for ``OMP_WAIT_POLICY`` or libgomp's own ``GOMP_SPINCOUNT``, is kept.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ the facts the rest of the suite reads from the registry, so that adding a protoc
 one recipe: which encoders it takes, its tier in the reproduction matrix and its jobs per scale,
 the table its rows go into and that table's columns, the settings that tell its results apart
 (a label fraction, a transfer source), and a cost estimate. The pipeline gives ``run`` a
-``ProtocolContext``: the dataset, a factory for the encoder to evaluate, the device and process
-context, the run folder and the seed.
+``ProtocolContext`` (the dataset and its file, a factory for the encoder to evaluate, the device and
+process context, the run folder and the seed, all decided by the run's plan) and builds the record
+from the ``ProtocolResult`` that ``run`` returns.
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from mamp_bench.config import apply_overrides, from_dict
+from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import DatasetSpec, get_dataset
+from mamp_bench.data.transforms import Compose
 from mamp_bench.engine.distributed import Runtime
-from mamp_bench.engine.runs import RunDir
+from mamp_bench.engine.metric_logs import MetricLogs
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import UserError
+from mamp_bench.evaluation.columns import TableColumn
 from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.fileio import read_regular
 from mamp_bench.models.transformer import SkeletonEncoder
@@ -33,38 +38,67 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+#: Fidelity modes every protocol has. ``reference`` runs what the paper's launch scripts ran: their checkpoint
+#: epoch, their per-process batches and BatchNorm statistics (``reference.py``), their per-process subset
+#: draws; ``clean`` is the suite's protocol (docs/fidelity.md).
+FIDELITY = ("reference", "clean")
+
+
+def check_fidelity(fidelity: str, checkpoint_epoch: int, reference_processes: int = 1) -> None:
+    if fidelity not in FIDELITY:
+        raise UserError(f"fidelity must be 'reference' or 'clean', got {fidelity!r}")
+    if not checkpoint_epoch >= -1:
+        raise UserError(f"checkpoint_epoch must be a pretraining epoch or -1 (the final one), got {checkpoint_epoch}")
+    if not reference_processes >= 1:
+        raise UserError(f"reference_processes must be >= 1, got {reference_processes}")
+
+
 #: Size bound of a protocol's TOML recipe: a few dozen settings per scale and family, 1-2 KB; 1 MiB.
 MAX_RECIPE_BYTES = 1 << 20
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProtocolContext:
+    """What a protocol run is given, decided once by the run's plan."""
+
     dataset: DatasetSpec
-    data_root: str | None
+    data_file: Path  # the prepared file of ``dataset``
     make_encoder: Callable[[], SkeletonEncoder]  # a fresh copy of the encoder under evaluation
     runtime: Runtime
-    run: RunDir
+    run: RunFolder
     seed: int
     show: bool = True
     allow_unverified: bool = False  # resume from a checkpoint whose sha256 was never recorded
-    extras: dict[str, Any] = field(default_factory=dict)  # written into the record (e.g. the subset)
-    #: the per-clip predictions behind the run's accuracies; a protocol sets it, the pipeline computes
-    #: the record's accuracies from it and stores it beside the record, so ``mamp-bench verify`` can check
-    predictions: Predictions | None = None
 
-    def dataset_path(self) -> Path:
-        return self.dataset.path(self.data_root)
+    def load_split(self, split: str, transform: Compose) -> SkeletonDataset:
+        """The ``train`` or ``test`` clips of the evaluated dataset, through ``transform``."""
+        return SkeletonDataset(self.data_file, split, transform, self.seed)
 
 
-@dataclass(frozen=True)
-class TableColumn:
-    """One column of a paper-style table: a real benchmark, and the setting values that select it."""
+@dataclass
+class ProtocolResult:
+    """What a protocol run returns; the pipeline builds the record from it."""
 
-    label: str  # "NTU-60 xsub 1%"
-    dataset: str  # the real benchmark evaluated ("ntu60-xsub"); synthetic runs go to its stand-in's column
-    setting: tuple[tuple[str, Any], ...] = ()  # e.g. (("fraction", 0.01),) or (("source", "ntu60-xsub"),)
-    reported: str | None = None  # the protocol name of its published numbers in reported.csv
-    reported_split: str | None = None  # their split there (default: the dataset's split)
+    #: the per-clip predictions behind every accuracy of the record (stored beside it, checked by ``verify``)
+    predictions: Predictions
+    #: one dict per epoch (epoch, loss, lr, test top-1, ...): the run's log, one evaluation for k-NN
+    epochs: list[dict[str, Any]]
+    #: further numbers for the record's metrics (the training clips, a feature size)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    #: what else the record holds (the labelled subset of a semi-supervised run)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def single_evaluation(ctx: ProtocolContext, predictions: Predictions, **metrics: Any) -> ProtocolResult:
+    """The result of a protocol that does not train (k-NN): its one evaluation, also as TensorBoard
+    scalars (the training loop writes them for every other run)."""
+    accuracies = predictions.metrics()
+    evaluation = {"epoch": 0, "top1": accuracies["top1_final"], "top5": accuracies["top5_final"]}
+    logs = MetricLogs(ctx.run.path, ctx.runtime.is_main)
+    logs.start(0, 0)
+    logs.epoch(0, evaluation)
+    logs.close()
+    return ProtocolResult(predictions, [evaluation], metrics)
 
 
 @dataclass(frozen=True)
@@ -147,9 +181,10 @@ class Protocol:
         return {key: getattr(config, key) for key in cls.setting_keys}
 
     @classmethod
-    def check_data(cls, config: Any, train_clips: int) -> None:
-        """Called before any work (a pretraining included) with the size of the evaluated training split:
-        one line (``UserError``) for a setting the data cannot satisfy, such as a batch larger than the split."""
+    def check_data(cls, config: Any, train_clips: int, processes: int) -> None:
+        """Called before any work (a pretraining included) with the size of the evaluated training split and the
+        number of processes: one line (``UserError``) for a setting the data cannot satisfy, such as a batch
+        larger than the split."""
 
     @classmethod
     def estimate_seconds(cls, config: Any, train_clips: float, test_clips: int, rates: dict[str, float]) -> float:
@@ -157,6 +192,6 @@ class Protocol:
         "train": forward and backward through the encoder)."""
         return (train_clips + test_clips) / rates["encode"]
 
-    def run(self, ctx: ProtocolContext, config: Any) -> dict[str, Any]:
-        """Evaluate; return the metrics (top-1/top-5 final and best, per class, ...)."""
+    def run(self, ctx: ProtocolContext, config: Any) -> ProtocolResult:
+        """Evaluate the encoder ``ctx.make_encoder()`` gives on ``ctx.dataset``."""
         raise NotImplementedError

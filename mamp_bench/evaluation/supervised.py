@@ -1,6 +1,6 @@
 """Supervised training of the linear and fine-tuning protocols as a task of the one training loop:
-cross-entropy steps, a test evaluation after every epoch, best and final accuracy, and the history
-a resume needs."""
+cross-entropy steps, a test evaluation after every epoch, best and final accuracy, the history a resume
+needs, and the checks every supervised recipe shares."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS
 from mamp_bench.engine.distributed import Runtime
-from mamp_bench.engine.loop import LoopSettings, NonFiniteLoss, TrainingTask, train_loop
+from mamp_bench.engine.loop import LoopSettings, NonFiniteLoss, TrainingTask, train
+from mamp_bench.errors import UserError
 from mamp_bench.evaluation.metrics import Predictions, Tally
-from mamp_bench.evaluation.protocol import ProtocolContext
+from mamp_bench.evaluation.protocol import ProtocolContext, ProtocolResult
 
 
 @dataclass
@@ -103,11 +105,39 @@ class SupervisedTask(TrainingTask):
         self.history.restore(state)
 
 
-def fit(task: SupervisedTask, train_set: Dataset, settings: LoopSettings, ctx: ProtocolContext) -> History:
-    """Train and evaluate every epoch (continuing an interrupted run); the history (restored whole when
-    resumed after the last epoch)."""
-    train_loop(task, train_set, settings, ctx.runtime, ctx.run, show=ctx.show, allow_unverified=ctx.allow_unverified)
-    return task.history
+def fit(task: SupervisedTask, train_set: Dataset, settings: LoopSettings, ctx: ProtocolContext) -> ProtocolResult:
+    """Train and evaluate every epoch (continuing an interrupted run); the predictions of every epoch (the
+    history is restored whole when resumed after the last epoch) and the run's per-epoch log."""
+    epochs = train(task, train_set, settings, ctx.runtime, ctx.run, show=ctx.show,
+                   allow_unverified=ctx.allow_unverified)  # fmt: skip
+    return ProtocolResult(task.history.predictions(), epochs, {"train_clips": len(train_set)})
+
+
+def training_checks(config) -> list[tuple[bool, str]]:
+    """The range checks every supervised recipe shares (schedule, batches, loader), for ``config.require``;
+    written as the conditions that must hold, so NaN fails them."""
+    c = config
+    return [
+        (c.lr > 0, f"lr must be positive, got {c.lr}"),
+        (1 <= c.epochs <= MAX_EPOCHS, f"epochs must be in [1, {MAX_EPOCHS}], got {c.epochs}"),
+        (1 <= c.batch_size <= MAX_BATCH, f"batch_size must be in [1, {MAX_BATCH}], got {c.batch_size}"),
+        (1 <= c.eval_batch_size <= MAX_BATCH, f"eval_batch_size must be in [1, {MAX_BATCH}], got {c.eval_batch_size}"),
+        (c.min_lr >= 0, f"min_lr must be >= 0, got {c.min_lr}"),
+        (c.warmup_epochs >= 0, f"warmup_epochs must be >= 0, got {c.warmup_epochs}"),
+        (c.weight_decay >= 0, f"weight_decay must be >= 0, got {c.weight_decay}"),
+        (0 <= c.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], got {c.workers}"),
+    ]
+
+
+def check_batch_fits(batch_size: int, clips: int, what: str, processes: int) -> None:
+    """One line unless a training batch splits evenly over the processes, gives each at least the 2 clips
+    a head's BatchNorm needs in training, and fits in the ``clips`` of the training split (drop_last)."""
+    if batch_size < processes or batch_size % processes:
+        raise UserError(f"{what} batch_size {batch_size} must be a multiple of the {processes} processes")
+    if batch_size // processes < 2:
+        raise UserError(f"{what} batch_size {batch_size} gives a process fewer than the 2 clips BatchNorm needs")
+    if batch_size > clips:
+        raise UserError(f"{what} batch_size {batch_size} is larger than its {clips} training clips (drop_last)")
 
 
 def test_loader(dataset: Dataset, batch_size: int, runtime: Runtime, workers: int) -> DataLoader:

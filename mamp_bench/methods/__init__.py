@@ -1,3 +1,2 @@
-"""Pretraining methods. MAMP is built in; baselines live in the top-level ``baselines`` package."""
-
-from mamp_bench.methods import mamp  # noqa: F401  (importing registers the built-in method)
+"""Pretraining methods: the base class, the masked-method core and MAMP (registered through the
+``mamp_bench.methods`` entry point, like the baselines in the top-level ``baselines`` package)."""

@@ -5,16 +5,15 @@ per-clip seeds, the mask, visible-token gathering, the encoder on the visible to
 decoder that re-inserts mask tokens and predicts every token. A method supplies only its target
 (``make_target``) and its loss (``loss``):
 
-* ``MaskedPrediction``: the token's own values, coordinates (MAE) or motion (MAMP), normalised, with
-  the mean squared error over masked tokens. MAMP is (motion, motion-aware masking); MAE is
-  (coordinates, random masking); the ablation cells are the other two pairs.
+* ``MaskedPrediction`` (``mamp.py``): the token's own values, coordinates (MAE) or motion (MAMP),
+  normalised, with the mean squared error over masked tokens. MAMP is (motion, motion-aware masking);
+  MAE is (coordinates, random masking); the ablation cells are the other two pairs.
 * the latent-prediction baseline (``baselines/latent.py``): an EMA target encoder's representation.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +21,8 @@ import torch
 
 from mamp_bench.config import MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, require
 from mamp_bench.methods.base import PretrainMethod, PretrainOutput
-from mamp_bench.methods.losses import masked_mse
 from mamp_bench.methods.masking import Mask, build_masking, keep_count
-from mamp_bench.methods.targets import TokenTarget, patchify
+from mamp_bench.methods.targets import patchify
 from mamp_bench.models.transformer import (
     EncoderConfig,
     MaskedDecoder,
@@ -123,48 +121,3 @@ class MaskedMethod(PretrainMethod):
             target = self.make_target(seq)
         pred = self.predict(seq, mask)
         return PretrainOutput(self.loss(pred, target, mask.mask), pred, mask.mask, weight=float(mask.mask.sum()))
-
-
-@dataclass
-class MaskedPredictionConfig(MaskedConfig):
-    target: str = "motion"  # "motion" (MAMP) or "coords" (MAE)
-    motion_stride: int = 1
-    target_norm: str = "patch"  # "patch" (reference), "time" (per joint and axis over time), "none"
-
-    def validate(self) -> None:
-        super().validate()
-        require(self, [
-            (self.target in ("motion", "coords"), f"target must be 'motion' or 'coords', got {self.target!r}"),
-            (self.target_norm in ("patch", "time", "none"),
-             f"target_norm must be 'patch', 'time' or 'none', got {self.target_norm!r}"),
-            (1 <= self.motion_stride < self.encoder.frames,
-             f"motion_stride must be in [1, frames), got {self.motion_stride}"),
-        ])  # fmt: skip
-
-
-class MaskedPrediction(MaskedMethod):
-    """Predict the masked tokens' own values (motion or coordinates), normalised, with MSE."""
-
-    Config = MaskedPredictionConfig
-
-    def __init__(self, config: MaskedPredictionConfig | None = None):
-        super().__init__(config)
-        enc = self.config.encoder
-        self.target = TokenTarget(self.config.target, enc.t_patch, self.config.motion_stride, self.config.target_norm)
-
-    def prediction_size(self, config: MaskedPredictionConfig) -> int:
-        return config.encoder.t_patch * config.encoder.in_channels
-
-    def make_target(self, seq: torch.Tensor) -> torch.Tensor:
-        return self.target(seq)  # (NM, L, t_patch * C)
-
-    @classmethod
-    def objective(cls, config: Mapping[str, Any]) -> str:
-        """The configured target and its normalisation under a mean squared error; a subclass that
-        replaces the target or the loss measures something else (its own name, unless it says)."""
-        if cls.make_target is not MaskedPrediction.make_target or cls.loss is not MaskedPrediction.loss:
-            return super().objective(config)
-        return f"masked {config.get('target', 'motion')}, {config.get('target_norm', 'patch')}-normalised (MSE)"
-
-    def loss(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return masked_mse(pred, target, mask)

@@ -20,7 +20,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mamp_bench.config import MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, require
-from mamp_bench.data.kinect import NUM_JOINTS
 from mamp_bench.errors import UserError
 
 #: The length of a prepared clip (the reference pads every sample to 300 frames); no window exceeds it.
@@ -46,8 +45,8 @@ class EncoderConfig:
         return self.frames // self.t_patch, self.joints
 
     def validate(self) -> None:
-        """``UserError`` (one line) unless this architecture can be built on the prepared clips (25 joints,
-        x y z, at most 300 frames) at a sane size."""
+        """``UserError`` (one line) unless this architecture can be built on prepared clips (x y z, at most
+        300 frames) at a sane size."""
         require(self, [
             (1 <= self.dim <= MAX_WIDTH, f"dim must be in [1, {MAX_WIDTH}], got {self.dim}"),
             (1 <= self.depth <= MAX_DEPTH, f"depth must be in [1, {MAX_DEPTH}], got {self.depth}"),
@@ -58,7 +57,8 @@ class EncoderConfig:
             (1 <= self.t_patch <= self.frames <= MAX_CLIP_FRAMES and self.frames % self.t_patch == 0,
              f"frames must be a multiple of t_patch in [t_patch, {MAX_CLIP_FRAMES}], got frames {self.frames}, "
              f"t_patch {self.t_patch}"),
-            (self.joints == NUM_JOINTS, f"joints must be {NUM_JOINTS} (the Kinect v2 skeleton), got {self.joints}"),
+            # the clips' own joint count is checked against this when they arrive (check_input)
+            (1 <= self.joints <= MAX_WIDTH, f"joints must be in [1, {MAX_WIDTH}], got {self.joints}"),
             (self.in_channels == 3, f"in_channels must be 3 (x, y, z), got {self.in_channels}"),
             (0 <= self.drop_path < 1, f"drop_path must be in [0, 1), got {self.drop_path}"),
             (self.attention in ("sdpa", "explicit"), f"attention must be 'sdpa' or 'explicit', got {self.attention!r}"),

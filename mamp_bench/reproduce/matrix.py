@@ -7,7 +7,7 @@ whose tier reaches the protocol's and whose encoder suits it (pretrained, untrai
 sweeps run on the protocols that declare ``runs_sweeps``. A third-party method or protocol
 therefore appears here by registering, with no edit of this file.
 
-Every job is a ``pipeline.Request``, so an executor only decides *how* to launch it (in this
+Every job is a ``plan.Request``, so an executor only decides *how* to launch it (in this
 process, under torchrun, as a Slurm array task); a job knows whether it is already done (its
 pretraining has finished, or its record is in the store), so an interrupted reproduction picks up
 where it stopped.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from mamp_bench.data.specs import stand_in
 from mamp_bench.errors import UserError
-from mamp_bench.pipeline import Request
+from mamp_bench.plan import Request
 from mamp_bench.registry import METHODS, PROTOCOLS
 
 ABLATION = "ablation"

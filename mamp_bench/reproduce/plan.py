@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mamp_bench.engine.flops import encoder_flops, masked_pretrain_flops
-from mamp_bench.engine.runs import RunDir
-from mamp_bench.pipeline import Options, Request, ResolvedRun, existing_record, resolve
+from mamp_bench.engine.run_folder import RunFolder
+from mamp_bench.plan import Options, Request, ResolvedRun, resolve, stored_record
 from mamp_bench.reproduce.matrix import Job
 
 #: smoke scale, clips/s by device: "pretrain" a pretraining step, "encode" a frozen forward pass,
@@ -73,8 +73,8 @@ def make_plan(jobs: list[Job], scale: str, options: Options, device_kind: str) -
     pretrains: dict[str, Job] = {}
     for job in jobs:
         resolved = resolve(job.request, options)
-        job.key = f"{resolved.protocol_cls.name}:{resolved.digest}:{job.request.seed}"
-        job.done = existing_record(resolved, options) is not None
+        job.key = f"{resolved.protocol.name}:{resolved.digest}:{job.request.seed}"
+        job.done = stored_record(resolved, options) is not None
         job.fidelity = getattr(resolved.config, "fidelity", "clean")
         job.checkpoint_epoch = resolved.encoder.checkpoint_epoch if resolved.encoder.pretraining else None
         job.cost_seconds, job.gpu_hours = _protocol_cost(resolved, scale, device_kind)
@@ -98,7 +98,7 @@ def _protocol_cost(resolved: ResolvedRun, scale: str, device_kind: str) -> tuple
     train, test = resolved.target.clips
 
     def seconds(kind: str) -> float:
-        return resolved.protocol_cls.estimate_seconds(resolved.config, train, test, rates(scale, kind, encoder))
+        return resolved.protocol.estimate_seconds(resolved.config, train, test, rates(scale, kind, encoder))
 
     return seconds(device_kind), seconds("cuda") / 3600 if scale == "paper" else None
 
@@ -109,7 +109,7 @@ def _pretrain_job(job: Job, resolved: ResolvedRun, scale: str, options: Options,
     request = Request(job.request.method, None, pretraining.dataset, scale=scale, seed=pretraining.config.seed,
                       overrides=sets)  # fmt: skip
     pjob = Job("pretrain", request, "pretrain", key=pretraining.digest)
-    pjob.done = RunDir(pretraining.folder(options.runs_dir)).finished
+    pjob.done = RunFolder(pretraining.folder(options.runs_dir)).finished
     config = pretraining.config
     clips = min(resolved.source.clips[0], config.max_clips or resolved.source.clips[0])
 

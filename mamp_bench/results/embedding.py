@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mamp_bench.checkpoints import load_encoder
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import get_dataset
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
-from mamp_bench.engine.runs import RunDir
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import UserError
-from mamp_bench.results.plots import panel_grid, pyplot, save
+from mamp_bench.models.loading import load_encoder
+from mamp_bench.results.drawing import panel_grid, pyplot, save
 
 MAX_PANELS = 6
 MAX_CLIPS = 600  # test clips embedded per panel (evenly spaced over the split)
@@ -27,7 +27,7 @@ def finished_pretrainings(runs_dir: Path) -> list[tuple[str, str, Path]]:
     """(method, dataset, final checkpoint) of the latest finished pretraining of each method and dataset."""
     latest: dict[tuple[str, str], tuple[float, Path]] = {}
     for summary in (runs_dir / "pretrain").glob("*/summary.json"):
-        run = RunDir(summary.parent)
+        run = RunFolder(summary.parent)
         config_file = summary.parent / "config.json"
         if not run.finished or not config_file.is_file():
             continue

@@ -1,6 +1,6 @@
-"""Figures (matplotlib, PNG): pretraining losses with one panel per objective, accuracy against the
-labelled fraction, test accuracy against epoch, and a t-SNE embedding of encoder features
-(``embedding.py``). ``write_figures`` writes every figure there is something to draw for.
+"""The metric figures (matplotlib, PNG): pretraining losses with one panel per objective, accuracy
+against the labelled fraction, test accuracy against epoch (``figures.py`` writes them with the
+embedding of ``embedding.py``).
 
 Legends name the method and the setting: the run's values that differ from the other runs of the
 same method in the panel (a mask ratio, a label fraction, a transfer source); seeds share a colour.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,43 +18,13 @@ import numpy as np
 import pandas as pd
 
 from mamp_bench.config import flatten
-from mamp_bench.engine.runs import RunDir
-from mamp_bench.errors import DataFormatError, UserError
+from mamp_bench.engine.run_folder import RunFolder
+from mamp_bench.errors import DataFormatError
 from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.fileio import read_json
 from mamp_bench.registry import METHODS
-from mamp_bench.results.frame import results_frame
+from mamp_bench.results.drawing import panel_grid, pyplot, save
 from mamp_bench.results.store import ResultsStore
-
-
-def pyplot():
-    """matplotlib's pyplot on the file-only backend."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise UserError("plotting needs matplotlib: pip install matplotlib") from None
-    return plt
-
-
-def save(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def panel_grid(plt, count: int, width: float = 5.0, height: float = 3.6):
-    """A figure with ``count`` panels, at most three a row; the panels, in reading order."""
-    cols = min(3, count)
-    rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
-    for ax in axes.flat[count:]:
-        ax.set_visible(False)
-    return fig, list(axes.flat[:count])
 
 
 def setting_labels(runs: list[dict[str, Any]]) -> list[str]:
@@ -84,7 +54,7 @@ def pretraining_runs(runs_dir: Path) -> list[dict[str, Any]]:
         config_path = log.parent / "config.json"
         try:
             config = read_json(config_path, "run configuration") if os.path.lexists(config_path) else {}
-            epochs = [e for e in RunDir(log.parent).log_records() if isinstance(e.get("loss"), (int, float))]
+            epochs = [e for e in RunFolder(log.parent).log_records() if isinstance(e.get("loss"), (int, float))]
         except DataFormatError:  # not a regular file, or not JSON: not a run this suite wrote
             continue
         config = config if isinstance(config, dict) else {}
@@ -206,27 +176,3 @@ def plot_accuracy_by_epoch(store: ResultsStore, out: Path, records: list[dict[st
         return None
     return draw_panels(epoch_panels(curves), "Test accuracy after every epoch (mean over seeds)", "test top-1 (%)",
                        out / "accuracy_by_epoch.png")  # fmt: skip
-
-
-@dataclass
-class Figures:
-    written: list[Path] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what was not drawn, and why
-
-
-def write_figures(runs_dir: Path, results_dir: str | Path | None, out: Path, data_root: str | None = None,
-                  embedding: bool = True) -> Figures:  # fmt: skip
-    """Every figure there is something to draw for, into ``out``."""
-    from mamp_bench.results.embedding import plot_embeddings
-
-    store = ResultsStore(results_dir)
-    records = store.records()
-    figures = Figures()
-    drawn = [plot_pretraining_losses(runs_dir, out), plot_label_fraction(results_frame(records), out),
-             plot_accuracy_by_epoch(store, out, records)]  # fmt: skip
-    if embedding:
-        path, notes = plot_embeddings(runs_dir, out, data_root)
-        drawn.append(path)
-        figures.notes += notes
-    figures.written = [path for path in drawn if path is not None]
-    return figures

@@ -95,6 +95,22 @@ class ResultsStore:
         record, _ = read_record(path)
         return record if record is not None and self.path_for(record) == path else None
 
+    def reusable(self, protocol: str, dataset: str, method: str, config_hash: str, seed: int, run_folder: Path,
+                 fingerprints: dict[str, str | None]) -> dict[str, Any] | None:  # fmt: skip
+        """The stored record of a run, if its run folder ``run_folder`` (in this runs folder) produced it (a
+        record from elsewhere, such as the committed smoke records in a fresh clone, is a result to compare
+        with: the job runs, and
+        ``git diff results/`` shows whether it reproduced) and the data it read has not changed since
+        (``fingerprints``: now, by the record's ``data`` keys, ``evaluated`` and ``pretrained_on``)."""
+        record = self.find(protocol, dataset, method, config_hash, seed)
+        if record is None or not (run_folder / "config.json").is_file():
+            return None
+        for key, now in fingerprints.items():
+            recorded = record.get("data", {}).get(key, {}).get("fingerprint")
+            if recorded and recorded != now:
+                return None
+        return record
+
     def scan(self) -> StoreScan:
         """Every record file: the valid records, and the skipped files with their reasons. A record's
         location follows from its (configuration, seed), so a copy under another name is misplaced."""

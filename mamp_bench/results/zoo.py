@@ -22,15 +22,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamp_bench import __version__
-from mamp_bench.checkpoints import checkpoint_format, checkpoint_method, load_checkpoint, suite_state
-from mamp_bench.engine.runs import RunDir, git_state
+from mamp_bench.checkpoints import checkpoint_format, load_checkpoint, suite_state
+from mamp_bench.engine.distributed import git_state
+from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import sha256_file, write_bytes, write_json
+from mamp_bench.methods.checkpoints import checkpoint_method
 from mamp_bench.registry import METHODS
 from mamp_bench.results.reported import reported
 from mamp_bench.results.store import ResultsStore
 from mamp_bench.settings import runs_dir
+from mamp_bench.version import __version__
 
 ZOO_ENV = "MAMP_BENCH_ZOO"
 OFFICIAL_URL = "https://rec.ustc.edu.cn/share/64bde560-5939-11ee-bf1f-5fbb082a1db4"
@@ -93,7 +95,7 @@ def run_entries(runs: Path, store: ResultsStore) -> list[ZooEntry]:
     """Finished pretrainings of the runs folder (their final checkpoint, sha256 as their log recorded it)."""
     entries = []
     for summary in sorted((runs / "pretrain").glob("*/summary.json")):
-        run = RunDir(summary.parent)
+        run = RunFolder(summary.parent)
         config_file = summary.parent / "config.json"
         if not run.finished or not config_file.is_file():
             continue
@@ -168,7 +170,7 @@ def resolve_source(source: Path) -> tuple[Path, str]:
     """(checkpoint, sha256): a pretraining run folder gives its final checkpoint, checked against its log;
     a checkpoint file inside a run folder is checked against that folder's log too."""
     if source.is_dir():
-        run = RunDir(source)
+        run = RunFolder(source)
         if not run.finished:
             raise UserError(f"{source} holds no finished pretraining (no summary.json saying so)")
         path = source / run.summary().get("final_checkpoint", "checkpoint-last.pth")
@@ -176,7 +178,7 @@ def resolve_source(source: Path) -> tuple[Path, str]:
     if not source.is_file():
         raise UserError(f"{source} does not exist")
     if (source.parent / "log.jsonl").is_file():
-        return source, RunDir(source.parent).verify(source)
+        return source, RunFolder(source.parent).verify(source)
     return source, sha256_file(source)
 
 

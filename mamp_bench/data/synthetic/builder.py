@@ -60,19 +60,24 @@ RECIPES = {
 }
 
 
+def synthetic_path(family: str, filename: str, root: Path | None = None) -> Path:
+    """Where that file of the synthetic set of ``family`` is kept in the cache, built or not."""
+    return (root or cache_dir()) / "synthetic" / RECIPES[family].key / filename
+
+
 def is_built(family: str, filename: str, root: Path | None = None) -> bool:
     """Whether that file of the synthetic set of ``family`` is already in the cache (so nothing will be
     written there)."""
-    return ((root or cache_dir()) / "synthetic" / RECIPES[family].key / filename).is_file()
+    return synthetic_path(family, filename, root).is_file()
 
 
 def synthetic_file(family: str, filename: str, root: Path | None = None) -> Path:
     """One prepared ``.npz`` of a family's synthetic set (``NTU60_XSub.npz``), built if needed."""
     recipe = RECIPES[family]
-    base = (root or cache_dir()) / "synthetic"
-    target = base / recipe.key / filename
+    target = synthetic_path(family, filename, root)
     if target.is_file():
         return target
+    base = target.parent.parent
     base.mkdir(parents=True, exist_ok=True)
     with open(base / f"{recipe.key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

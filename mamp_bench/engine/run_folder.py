@@ -1,4 +1,8 @@
-"""Run folders: a configuration, a JSON-lines log, checkpoints and a summary, keyed by a hash."""
+"""Run folders: a configuration, a JSON-lines log, checkpoints and a summary, keyed by a hash.
+
+A folder's state (finished and verified, resumable, or empty; of which configuration and data) is read
+once, by ``inspect``, when a run is planned; the run then acts on that state.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,12 @@ import os
 import platform
 import re
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from mamp_bench import __version__, faults
+from mamp_bench import faults
 from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import (
@@ -33,78 +34,105 @@ from mamp_bench.fileio import (
     write_json,
 )
 
-
-def environment(runtime=None) -> dict[str, Any]:
-    """What produced a run: versions, commit, device and process count."""
-    commit, dirty = git_state()
-    env = {
-        "suite_version": __version__,
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-    }
-    if runtime is not None:
-        env["device"] = str(runtime.device)
-        env["device_name"] = (
-            torch.cuda.get_device_name(runtime.device)
-            if runtime.device.type == "cuda"
-            else platform.processor() or "cpu"
-        )
-        env["processes"] = runtime.world_size
-        env["threads"] = torch.get_num_threads()
-    return env
-
-
-#: what "the code" is when a record says whether the tree was dirty
-CODE_PATHS = ("mamp_bench", "baselines", "protocols", "pyproject.toml", "setup.py")
-
-
-def git_state() -> tuple[str | None, bool | None]:
-    """(commit, whether the suite's code differs from it), or (None, None) outside a git checkout."""
-    here = Path(__file__).resolve().parents[2]
-    if not (here / ".git").exists():
-        return None, None
-    try:
-        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", *CODE_PATHS],
-                                capture_output=True, text=True, timeout=5)  # fmt: skip
-    except (OSError, subprocess.SubprocessError):
-        return None, None
-    if out.returncode != 0:
-        return None, None
-    return out.stdout.strip(), bool(status.stdout.strip())
-
-
 #: Size bound of a run's log: one line of about 300 bytes an epoch (the paper's 400 epochs: 120 KB); 64 MiB.
 MAX_LOG_BYTES = 64 << 20
 
 
-class RunDir:
+@dataclass(frozen=True)
+class FolderState:
+    """What a run folder holds, read once when a run is planned."""
+
+    finished: bool  # its summary says so and every file the summary names exists and verifies
+    resumable: bool  # not finished, but holds a checkpoint-last.pth to continue from
+    checkpoint: Path | None = None  # finished: the evaluated checkpoint (the final one unless an epoch was asked)
+    checkpoint_sha256: str | None = None  # its sha256, checked against the log line of its epoch
+    problem: str | None = None  # why a summary that says finished was not trusted (the run repairs it)
+
+
+class RunFolder:
     """One run's folder: ``config.json``, ``log.jsonl``, checkpoints, ``summary.json``."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
 
+    # -- the state, read once -------------------------------------------------------------------------
+
+    def inspect(self, digest: str, data: str | None, epoch: int = -1, allow_unverified: bool = False) -> FolderState:
+        """The folder's state for a run of configuration ``digest`` on data of fingerprint ``data``; a
+        one-line error when it holds a run of another configuration or of other data. ``epoch``: the
+        checkpoint a finished run is evaluated at (-1: its final one), hashed here, once."""
+        summary = self.summary()
+        resumable = (self.path / "checkpoint-last.pth").exists()
+        claims = bool(summary and summary.get("finished"))
+        if claims or resumable:
+            self.check_identity(digest, data)
+        if not claims:
+            return FolderState(False, resumable)
+        try:
+            final = self.path / summary["final_checkpoint"] if summary.get("final_checkpoint") else None
+            if summary.get("record"):
+                check_regular(summary["record"], MAX_JSON_BYTES, "result record")
+            if final is None:
+                return FolderState(True, resumable)
+            evaluated = final if epoch < 0 else self.kept_checkpoint(epoch)
+            digest_of = self.verify(evaluated, allow_unverified)
+            if evaluated != final:
+                self.verify(final)
+        except (UserError, TypeError, ValueError) as exc:
+            if epoch >= 0 and "kept no checkpoint" in str(exc):
+                raise
+            return FolderState(False, resumable, problem=str(exc))
+        return FolderState(True, resumable, evaluated, digest_of)
+
     @property
     def finished(self) -> bool:
-        """The summary says finished and everything it names exists and verifies."""
+        """The summary says finished and everything it names exists and verifies (for listings; a run
+        reads its folder's state once, with ``inspect``)."""
         summary = self.summary()
-        return bool(summary and summary.get("finished")) and self.unverified(summary) is None
-
-    def unverified(self, summary: dict[str, Any]) -> str | None:
-        """Why a summary claims more than exists (its final checkpoint missing, or not the one the log line
-        of its epoch records; its record missing), or None when every file it names is there and verifies."""
+        if not (summary and summary.get("finished")):
+            return False
         try:
             if summary.get("final_checkpoint"):
                 self.verify(self.path / summary["final_checkpoint"])
             if summary.get("record"):
                 check_regular(summary["record"], MAX_JSON_BYTES, "result record")
-        except (UserError, TypeError, ValueError) as exc:
-            return str(exc)
-        return None
+        except (UserError, TypeError, ValueError):
+            return False
+        return True
+
+    def check_identity(self, digest: str, data: str | None) -> None:
+        """Refuse to continue or reuse a folder whose run has another configuration than ``digest``, or
+        that was trained on other data than the prepared file of fingerprint ``data`` holds now."""
+        recorded = self.recorded("config_hash")
+        if recorded is not None and recorded != digest:
+            raise UserError(f"{self.path} holds a run of another configuration (hash {recorded}, this one {digest}): "
+                            "pass --restart to discard it, or choose another folder")  # fmt: skip
+        if not self.same_data(data):
+            raise UserError(f"{self.path} was trained on other data than the prepared file holds now (fingerprint "
+                            f"{self.recorded('data_fingerprint')[:12]}, now {data[:12]}): pass --restart to train "
+                            "it again on the current data")  # fmt: skip
+
+    def same_data(self, data: str | None) -> bool:
+        """Whether the run was trained on the data of fingerprint ``data`` (or either is unknown)."""
+        recorded = self.recorded("data_fingerprint")
+        return not (recorded and data) or recorded == data
+
+    def final_checkpoint(self, allow_unverified: bool = False) -> tuple[Path, str]:
+        """(path, sha256) of the checkpoint the summary names as final (``checkpoint-last.pth`` without one),
+        checked against the sha256 the log recorded for its epoch."""
+        path = self.path / (self.summary() or {}).get("final_checkpoint", "checkpoint-last.pth")
+        return path, self.verify(path, allow_unverified)
+
+    def kept_checkpoint(self, epoch: int) -> Path:
+        """``checkpoint-<epoch>.pth``, or a one-line error naming the epochs the run kept."""
+        path = self.path / f"checkpoint-{epoch}.pth"
+        if not path.is_file():
+            kept = sorted(int(p.stem.split("-")[1]) for p in self.path.glob("checkpoint-[0-9]*.pth"))
+            raise UserError(f"{self.path} kept no checkpoint of epoch {epoch} (it kept {kept}); pretrain again with "
+                            f"--set pretrain.keep_epochs={epoch} --restart, or evaluate a kept epoch")  # fmt: skip
+        return path
+
+    # -- files ----------------------------------------------------------------------------------------
 
     def summary(self) -> dict[str, Any] | None:
         try:
@@ -112,6 +140,9 @@ class RunDir:
         except DataFormatError:
             return None
         return summary if isinstance(summary, dict) else None
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_json(self.path / "summary.json", summary)
 
     def write_config(self, config: dict[str, Any]) -> None:
         write_json(self.path / "config.json", config)
@@ -122,28 +153,6 @@ class RunDir:
             return json.loads((self.path / "config.json").read_text()).get(key)
         except (OSError, ValueError, AttributeError):
             return None
-
-    def same_data(self, data: str | None) -> bool:
-        """Whether the run was trained on the data of fingerprint ``data`` (or either is unknown)."""
-        recorded = self.recorded("data_fingerprint")
-        return not (recorded and data) or recorded == data
-
-    def check_config_hash(self, digest: str, data: str | None = None) -> None:
-        """Refuse to continue or reuse a folder whose run has another configuration than ``digest``, or
-        that was trained on other data than the prepared file of fingerprint ``data`` holds now."""
-        if not (self.finished or (self.path / "checkpoint-last.pth").exists()):
-            return
-        recorded = self.recorded("config_hash")
-        if recorded is not None and recorded != digest:
-            raise UserError(f"{self.path} holds a run of another configuration (hash {recorded}, this one {digest}): "
-                            "pass --restart to discard it, or choose another folder")  # fmt: skip
-        if not self.same_data(data):
-            raise UserError(f"{self.path} was trained on other data than the prepared file holds now (fingerprint "
-                            f"{self.recorded('data_fingerprint')[:12]}, now {data[:12]}): pass --restart to train "
-                            "it again on the current data")  # fmt: skip
-
-    def write_summary(self, summary: dict[str, Any]) -> None:
-        write_json(self.path / "summary.json", summary)
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
@@ -180,6 +189,12 @@ class RunDir:
         digests = [r["checkpoint_sha256"] for r in self.log_records() if r.get("epoch") == epoch]
         return digests[-1] if digests and digests[-1] else None
 
+    def truncate_log(self, last_epoch: int) -> None:
+        """Drop log lines of epochs after ``last_epoch`` (work that a resume will redo)."""
+        kept = [r for r in self.log_records() if r.get("epoch", -1) <= last_epoch]
+        with atomic_write(self.path / "log.jsonl", "w") as handle:
+            handle.write("".join(json.dumps(r) + "\n" for r in kept))
+
     def verify(self, checkpoint: Path, allow_unverified: bool = False) -> str:
         """The sha256 of ``checkpoint``, which must be the one this run's log recorded for the
         checkpoint's own epoch (``checkpoint-N.pth``: epoch N; ``checkpoint-last.pth``: any epoch
@@ -202,6 +217,16 @@ class RunDir:
             raise UserError(f"checkpoint {checkpoint} is corrupt: its sha256 is not the one {self.path / 'log.jsonl'} "
                             f"recorded for {own} (use an earlier checkpoint-N.pth, or --restart)")  # fmt: skip
         return digest
+
+    def discard(self, names: tuple[str, ...], patterns: tuple[str, ...] = ()) -> None:
+        """Remove the named files and those matching ``patterns`` (a run starting over)."""
+        for name in names:
+            (self.path / name).unlink(missing_ok=True)
+        for pattern in patterns:
+            for path in self.path.glob(pattern):
+                path.unlink()
+
+    # -- one process at a time ------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def lock(self, wait: bool = False) -> Iterator[None]:
@@ -231,13 +256,6 @@ class RunDir:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def truncate_log(self, last_epoch: int) -> None:
-        """Drop log lines of epochs after ``last_epoch`` (work that a resume will redo)."""
-        kept = [r for r in self.log_records() if r.get("epoch", -1) <= last_epoch]
-        path = self.path / "log.jsonl"
-        with atomic_write(path, "w") as handle:
-            handle.write("".join(json.dumps(r) + "\n" for r in kept))
-
     def discard_if_unstarted(self, created: bool) -> None:
         """After a failure before the run saved anything (no log line, checkpoint, record or summary), remove
         what it wrote: the whole folder when this invocation ``created`` it (and its parent when left empty),
@@ -251,20 +269,3 @@ class RunDir:
                 self.path.parent.rmdir()  # only if empty
         else:
             (self.path / "config.json").unlink(missing_ok=True)
-
-
-class Throughput:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.samples = 0
-
-    def add(self, n: int) -> None:
-        self.samples += n
-
-    @property
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start
-
-    @property
-    def rate(self) -> float:
-        return self.samples / max(self.seconds, 1e-9)
