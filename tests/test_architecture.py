@@ -1,9 +1,11 @@
 """The suite's architecture: the worked examples of docs/architecture.md run as written (a new method
-and a new protocol from outside the package, through entry points only), the registries are the
-only lists of names, and the lower layers never import the command line."""
+and a new protocol from outside the package, through entry points and ``mamp_bench.extend`` only), the
+registries are the only lists of names, and the package's imports follow the layer order that
+docs/architecture.md writes down, with no cycle."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -99,9 +101,132 @@ def test_names_are_written_only_where_they_are_defined(kind):
     assert hits == []
 
 
-def test_the_lower_layers_never_import_the_command_line_or_the_pipeline():
-    upward = re.compile(r"^\s*(from|import) mamp_bench(\.cli|\.pipeline|\.api| import (cli|pipeline|api))\b", re.M)
-    lower = ["data", "models", "methods", "engine", "evaluation", "results"]
-    offenders = [str(f.relative_to(REPO)) for layer in lower for f in (REPO / "mamp_bench" / layer).rglob("*.py")
-                 if upward.search(f.read_text())]  # fmt: skip
-    assert offenders == []
+PACKAGE_ROOTS = {"mamp_bench": REPO / "mamp_bench", "mamp_bench.baselines": REPO / "baselines",
+                 "mamp_bench.protocols": REPO / "protocols"}  # fmt: skip
+
+
+def package_modules() -> dict[str, Path]:
+    """Every module of the installed package by its dotted name (``baselines/`` and ``protocols/`` install
+    inside it)."""
+    modules = {}
+    for prefix, root in PACKAGE_ROOTS.items():
+        for file in root.rglob("*.py"):
+            parts = list(file.relative_to(root).with_suffix("").parts)
+            modules[".".join([prefix, *parts[: -1 if parts[-1] == "__init__" else None]])] = file
+    return modules
+
+
+def imported_modules(name: str, file: Path, modules: dict[str, Path]) -> set[str]:
+    """The package's modules ``name`` imports: ``import`` statements anywhere in it (inside functions too),
+    ``from X import Y`` (Y itself when it is a module) and ``importlib.import_module("...")`` calls."""
+    package = name if file.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_text())):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names]
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in (
+            "import_module",
+            "__import__",
+        ):
+            targets = [
+                arg.value for arg in node.args[:1] if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            ]
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def documented_layers() -> list[list[str]]:
+    """docs/architecture.md's layer table: each layer's module prefixes, lowest first."""
+    text = DOC.read_text().split("<!-- layers:", 1)[1]
+    rows = re.findall(r"^\| (\w+) \| (.+) \|$", text, re.M)
+    return [[f"mamp_bench.{m}" if m != "mamp_bench" else m for m in re.findall(r"`([\w.]+)`", modules)]
+            for layer, modules in rows if layer != "layer"]  # fmt: skip
+
+
+def layer_of(module: str, layers: list[list[str]]) -> int:
+    """The layer of the longest documented prefix of ``module``."""
+    matches = [(len(prefix), i) for i, prefixes in enumerate(layers) for prefix in prefixes
+               if module == prefix or module.startswith(prefix + ".")]  # fmt: skip
+    assert matches, f"{module} is in no layer of docs/architecture.md"
+    return max(matches)[1]
+
+
+def test_imports_run_down_the_documented_layers_and_never_in_a_cycle():
+    modules, layers = package_modules(), documented_layers()
+    assert len(layers) >= 10 and layers[0][0] == "mamp_bench.errors"
+    graph = {name: imported_modules(name, file, modules) for name, file in modules.items()}
+    upward = [f"{a} ({layer_of(a, layers)}) imports {b} ({layer_of(b, layers)})" for a, targets in graph.items()
+              for b in targets if layer_of(b, layers) > layer_of(a, layers)]  # fmt: skip
+    assert upward == []
+    cycles = [component for component in strongly_connected(graph) if len(component) > 1]
+    assert cycles == []
+
+
+def test_the_import_walk_sees_run_time_and_importlib_imports(tmp_path):
+    """The walk finds what would hide an upward import: one inside a function, one through importlib."""
+    file = tmp_path / "mod.py"
+    file.write_text("def f():\n    from mamp_bench import pipeline\n    import importlib\n"
+                    "    importlib.import_module('mamp_bench.cli')\n")  # fmt: skip
+    modules = package_modules()
+    assert imported_modules("mamp_bench.data.mod", file, modules) == {"mamp_bench.pipeline", "mamp_bench.cli"}
+
+
+def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components of a directed graph."""
+    index, low, stack, on_stack, components = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            components.append(component)
+
+    for node in graph:
+        if node not in index:
+            visit(node)
+    return components
+
+
+@pytest.mark.parametrize("doc", ["architecture.md", "extending.md"])
+def test_the_documented_plugins_import_only_the_public_extension_module(doc):
+    imported = set()
+    for path, body in doc_files(REPO / "docs" / doc).items():
+        if path.endswith(".py"):
+            for node in ast.walk(ast.parse(body)):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mamp_bench"):
+                    imported.add(node.module)
+                elif isinstance(node, ast.Import):
+                    imported |= {a.name for a in node.names if a.name.startswith("mamp_bench")}
+    assert imported == {"mamp_bench.extend"}
+
+
+def test_the_extension_module_exports_what_it_lists_and_the_package_is_typed():
+    import mamp_bench.extend as extend
+
+    assert all(hasattr(extend, name) for name in extend.__all__)
+    assert (REPO / "mamp_bench" / "py.typed").is_file()
