@@ -5,9 +5,10 @@ from __future__ import annotations
 from mamp_bench.cli import main
 from mamp_bench.pipeline import Options, Request
 from mamp_bench.registry import METHODS
-from mamp_bench.reproduce.executors import ExecutorConfig, execute, run_stage
+from mamp_bench.reproduce.executors import run_here
 from mamp_bench.reproduce.matrix import Job, build_matrix
-from mamp_bench.reproduce.plan import make_plan
+from mamp_bench.reproduce.plan import CPU, make_plan
+from mamp_bench.reproduce.resources import Cluster, allocate_all
 from mamp_bench.results.store import ResultsStore
 
 BENCHMARKS = {"ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset", "pku1-xsub", "pku2-xsub"}
@@ -42,7 +43,7 @@ def test_ablation_group_runs_the_declared_sweeps():
 
 def test_plan_shares_one_pretraining_per_method_and_seed(tmp_path):
     jobs = build_matrix("smoke", True, ["linear", "knn"], ["mamp", "random-init"])
-    plan = make_plan(jobs, "smoke", Options(runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path / "r")), "cpu")
+    plan = make_plan(jobs, "smoke", Options(runs_dir=str(tmp_path / "runs"), results_dir=str(tmp_path / "r")), CPU)
     assert len(plan.pretrain_jobs) == 3  # mamp x 3 seeds; random-init needs none
     assert all(j.request.method == "mamp" for j in plan.pretrain_jobs)
     assert all(j.cost_seconds > 0 for j in plan.jobs) and not any(j.done for j in plan.jobs)
@@ -76,18 +77,21 @@ def test_second_invocation_skips_finished_jobs(tmp_path, capsys):
     assert "2 done, 0 to run" in out and "0 jobs run" in out
 
 
-def test_submitit_local_executor_runs_a_stage(ntu60_prepared, tmp_path):
+def run_plan(jobs: list[Job], options: Options, cluster: Cluster):
+    plan = make_plan(jobs, "smoke", options, CPU)
+    return run_here(plan, options, cluster, allocate_all(plan.jobs, CPU, cluster))
+
+
+def test_submitit_local_executor_runs_the_jobs_and_reports_a_failed_one(ntu60_prepared, tmp_path):
     tiny = {"method.encoder.dim": "32", "method.encoder.depth": "1", "method.encoder.heads": "2"}
     jobs = [
         Job("run", Request("random-init", "knn", "ntu60-xsub", seed=seed, overrides=tiny), "knn") for seed in (0, 1)
     ]
+    jobs.append(Job("run", Request("random-init", "knn", "ntu120-xsub", overrides=tiny), "knn"))  # not prepared
     options = Options(str(ntu60_prepared[0]), str(tmp_path / "runs"), str(tmp_path / "results"), "cpu")
-    results = run_stage(jobs, options, ExecutorConfig("local", folder=tmp_path / "submitit", slurm_time_min=10))
-    assert [error for _, error in results] == [None, None]
+    outcomes = run_plan(jobs, options, Cluster("local", folder=tmp_path / "submitit", slots=2))
+    assert [o.state for o in outcomes] == ["done", "done", "failed"] and "ntu120" in outcomes[2].error
     assert len(ResultsStore(tmp_path / "results").records()) == 2
-    bad = [Job("run", Request("random-init", "knn", "ntu60-xsub", overrides={"k": "0"}), "knn")]
-    ((_, error),) = run_stage(bad, options, ExecutorConfig("local", folder=tmp_path / "submitit2", slurm_time_min=10))
-    assert error
 
 
 def test_pretrain_and_protocol_stages_run_in_process(ntu60_prepared, tmp_path):
@@ -96,12 +100,12 @@ def test_pretrain_and_protocol_stages_run_in_process(ntu60_prepared, tmp_path):
             "pretrain.batch_size": "8", "pretrain.max_clips": "16", "k": "5"}  # fmt: skip
     jobs = [Job("run", Request("mamp", "knn", "ntu60-xsub", overrides=tiny), "knn")]
     options = Options(str(ntu60_prepared[0]), str(tmp_path / "runs"), str(tmp_path / "r"), "cpu")
-    plan = make_plan(jobs, "smoke", options, "cpu")
+    plan = make_plan(jobs, "smoke", options, CPU)
     (pretrain,) = plan.pretrain_jobs
     assert pretrain.request.overrides == {k: v for k, v in tiny.items() if k != "k"}
     assert pretrain.command()[:2] == ["pretrain", "--method"]
-    assert execute(plan, options, ExecutorConfig("inprocess")) == []
-    again = make_plan(
-        [Job("run", Request("mamp", "knn", "ntu60-xsub", overrides=tiny), "knn")], "smoke", options, "cpu"
-    )
+    cluster = Cluster("inprocess")
+    outcomes = run_here(plan, options, cluster, allocate_all(plan.jobs, CPU, cluster))
+    assert [o.state for o in outcomes] == ["done", "done"]
+    again = make_plan([Job("run", Request("mamp", "knn", "ntu60-xsub", overrides=tiny), "knn")], "smoke", options, CPU)
     assert all(j.done for j in again.jobs)

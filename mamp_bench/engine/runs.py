@@ -20,6 +20,7 @@ import torch
 
 from mamp_bench import __version__, faults
 from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES
+from mamp_bench.engine.cluster import slurm_job
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import (
     MAX_JSON_BYTES,
@@ -45,6 +46,7 @@ def environment(runtime=None) -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "hostname": platform.node(),
+        **slurm_job(),
     }
     if runtime is not None:
         env["device"] = str(runtime.device)
