@@ -159,10 +159,12 @@ def test_a_timed_out_job_is_requeued_and_resumes_to_the_record_of_an_uninterrupt
     assert compared(record) == compared(uninterrupted) and same_weights(record, uninterrupted)
     assert record["environment"]["slurm"] == {"job_id": linear, "requeues": 1}
     assert "slurm" not in uninterrupted["environment"]
+    # the submitting command, without --detach, follows the jobs until none is queued or running: the
+    # records say both are done, whatever sacct still says
     with cluster.login():
         for job_id in (pretrain, linear):
-            cluster.set_state(job_id, "COMPLETED")
-        found = slurm.statuses(make_plan(jobs(), "smoke", options, GPU), config)
+            cluster.set_state(job_id, "RUNNING")
+        found = slurm.wait(lambda: make_plan(jobs(), "smoke", options, GPU), config, poll_s=0)
     assert [(s.state, s.job_id) for s in found] == [("done", pretrain), ("done", linear)]
 
 

@@ -119,8 +119,8 @@ def print_statuses(found: list[Status]) -> None:
     order = ("done", "running", "queued", "failed", "skipped", "unknown", "not submitted")
     counts = {state: sum(s.state == state for s in found) for state in order}
     print("status: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
-    for status in found:
-        if status.state != "done":
+    for status in found:  # the queued ones are only counted: they are most of the plan for a while
+        if status.state not in ("done", "queued"):
             ident = f" [{status.job_id}]" if status.job_id else ""
             print(f"  {status.state}{ident} {status.job.describe()}" + (f": {status.detail}" if status.detail else ""))
     if not shutil.which("sacct") and any(s.job_id and s.state == "failed" for s in found):
@@ -168,6 +168,9 @@ def _submit_group(submitit, jobs: list[Job], res: Resources, after: str | None, 
     for job, handle in zip(jobs, submitted, strict=True):
         ids[job.key] = handle.job_id
         ledger.add(job, handle.job_id, res, after)
+    asked = f"{res.gpus} GPU(s) on {res.nodes} node(s), {res.time_limit()}" + (f", after {after}" if after else "")
+    names = jobs[0].describe() + (f" and {len(jobs) - 1} more" if len(jobs) > 1 else "")
+    print(f"submitted {submitted[0].job_id.split('_')[0]} ({asked}): {names}", flush=True)
 
 
 def wait(plan_again, cluster: Cluster, poll_s: float = 60) -> list[Status]:
