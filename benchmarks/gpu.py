@@ -25,7 +25,8 @@ runs it on the CPU); its projections only exercise the code.
 Plan cost: each pretraining of the plan once (epochs x clips / the eager clips/s of the preset
 with its decoder depth: 3 as NTU-60, 5 as NTU-120 and PKU), plus each protocol job's own
 ``estimate_seconds`` with the measured "encode" and "train" clips/s. ``--json FILE`` writes every
-figure, and the rates in the planner's format.
+figure, and the rates in the planner's format: ``mamp-bench reproduce --gpu-benchmark FILE`` costs the
+plan with them (``encoder_gflop_per_clip`` turns the protocol clips/s into FLOP/s).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ TRAIN_CLIPS = {"ntu60": 40091, "ntu120": 63026}  # xsub training clips
 EPOCHS, PAPER_BATCH = 400, 128
 #: the CI-sized model of --quick (method overrides)
 QUICK_MODEL = {"encoder.dim": "32", "encoder.depth": "1", "encoder.heads": "2", "decoder_dim": "32"}
+#: the CI-sized encoder of the protocol rates under --quick
+QUICK_ENCODER = {"dim": 32, "depth": 1, "heads": 2, "frames": 40}
 #: compiled configurations in the order they are worth the time: (preset, precision, skip)
 COMPILE_ORDER = [(p, precision, skip) for precision in ("bf16", "tf32", "fp32") for p in PRESETS
                  for skip in (True, False)]  # fmt: skip
@@ -294,7 +297,7 @@ def measure_protocol_rates(found: Machine, sizes: Sizes) -> dict[str, float]:
     """clips/s of a frozen-encoder forward ("encode", batch 256) and a fine-tuning step ("train",
     batch 48) of the paper encoder, eager, in the fastest fp32 mode available (TF32 if there)."""
     precision = "tf32" if found.has("tf32") else "fp32"
-    encoder = {"dim": 32, "depth": 1, "heads": 2, "frames": 40} if sizes.quick else None
+    encoder = QUICK_ENCODER if sizes.quick else None
     rates = {}
     for name, task, batch in (("encode", "evaluate", 256), ("train", "finetune-train", 48)):
         batch = 2 if sizes.quick else batch if found.device != "cpu" else 8
@@ -304,6 +307,16 @@ def measure_protocol_rates(found: Machine, sizes: Sizes) -> dict[str, float]:
         print(f"{task} ({precision}, batch {batch}): {row['clips_per_s']:.1f} clips/s "
               f"[{row['low']:.1f}-{row['high']:.1f}]")  # fmt: skip
     return rates
+
+
+def encoder_gflop_per_clip(sizes: Sizes) -> float:
+    """GFLOP of a frozen forward pass of the protocol rates' encoder on one clip (two persons): with
+    the "encode" and "train" clips/s, the effective FLOP/s the planner costs protocol jobs with
+    (``mamp-bench reproduce --gpu-benchmark FILE``)."""
+    from mamp_bench.engine.flops import encoder_flops
+    from mamp_bench.models.transformer import EncoderConfig
+
+    return 2 * encoder_flops(EncoderConfig(**(QUICK_ENCODER if sizes.quick else {}))) / 1e9
 
 
 def pretraining_hours(preset: str, clips_per_s: float) -> float:
@@ -454,7 +467,8 @@ def main(argv: list[str] | None = None) -> dict:
     report_loading(loading, rows)
     print(f"benchmark wall time: {time.perf_counter() - started:.0f} s")
     result = {"machine": machine(), "device": asdict(found), "sizes": asdict(sizes), "peaks": peaks, "steps": rows,
-              "loading": loading, "rates": rates, "projections": picks, "plan": plan}  # fmt: skip
+              "loading": loading, "rates": rates, "encoder_gflop_per_clip": encoder_gflop_per_clip(sizes),
+              "projections": picks, "plan": plan}  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

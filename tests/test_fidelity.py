@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 
 import numpy as np
@@ -202,7 +203,7 @@ def test_the_paper_plan_lists_fidelity_checkpoint_and_gpu_hours(tmp_path, capsys
         return sum(1 for line in text.splitlines() if "│ 1 pretrain" in line)
 
     def gpu_hours(text: str) -> float:
-        return float(text.split("on one GPU: ")[1].split(" GPU-hours")[0])
+        return float(re.search(r"to run; ([\d.]+) GPU-hours on RTX 4090", text)[1])
 
     # 5 semi seeds x 2 datasets x 2 methods: 16 pretrainings more when every seed pretrains its own
     assert pretrainings(per_seed) - pretrainings(shared) == 16 and gpu_hours(per_seed) > gpu_hours(shared)

@@ -37,6 +37,7 @@ def test_quick_run_measures_every_available_configuration_and_costs_the_plan(ntu
         result["loading"]["workers"] == 0 and result["loading"]["per_sample"] > 0 and result["loading"]["batched"] > 0
     )
     assert result["rates"]["encode"] > 0 and result["rates"]["train"] > 0
+    assert 0 < result["encoder_gflop_per_clip"] < 1  # the quick encoder's forward on two persons
     default = result["projections"]["ntu60 default"]
     assert default["hours_400_epochs"] == pytest.approx(400 * 313 * 128 / default["clips_per_s"] / 3600)
     plan = result["plan"]["default"]

@@ -120,6 +120,7 @@ def environment(runtime: Runtime | None = None) -> dict[str, Any]:
         "torch": torch.__version__,
         "platform": platform.platform(),
         "hostname": platform.node(),
+        **slurm_job(),
     }
     if runtime is not None:
         env["device"] = str(runtime.device)
@@ -151,3 +152,14 @@ def git_state() -> tuple[str | None, bool | None]:
     if out.returncode != 0:
         return None, None
     return out.stdout.strip(), bool(status.stdout.strip())
+
+
+def slurm_job() -> dict[str, Any]:
+    """The Slurm job a run is in (``123_4`` for a task of a job array, as ``sacct`` and ``reproduce --status``
+    name it) and how many times Slurm requeued it (``SLURM_RESTART_COUNT``, set in a requeued job: a time
+    limit or a preemption that submitit requeued, or a node failure): ``{"slurm": {...}}``, else ``{}``."""
+    if "SLURM_JOB_ID" not in os.environ:
+        return {}
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job_id = f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
+    return {"slurm": {"job_id": job_id, "requeues": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}}

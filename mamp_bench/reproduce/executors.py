@@ -1,6 +1,11 @@
-"""How jobs are launched: in this process, under torchrun (several GPUs), or as Slurm array tasks
-through submitit (``local`` runs submitit's local executor, for tests and single machines). An
-executor changes how a job runs, never what it computes: every job goes through the pipeline."""
+"""How jobs are launched on this machine: in this process, side by side under torchrun (one job per free
+GPU, a multi-GPU job as one torchrun), or through submitit's local executor; ``reproduce/slurm.py``
+submits them to a Slurm cluster. An executor changes how a job runs, never what it computes: every
+job goes through the pipeline, which continues whatever an interrupted attempt left.
+
+A job starts when the one job it depends on (the pretraining it evaluates) has finished; a failed
+pretraining skips only its dependants.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,18 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mamp_bench import pipeline
 from mamp_bench.errors import UserError
+from mamp_bench.plan import Options, Request
 from mamp_bench.reproduce.matrix import Job
 from mamp_bench.reproduce.plan import Plan, duration
-
-EXECUTORS = ("inprocess", "torchrun", "slurm", "local")
-
-
-@dataclass
-class ExecutorConfig:
-    kind: str = "inprocess"
-    gpus: int = 1  # processes per job for torchrun and slurm
-    folder: Path = Path("runs/submitit")
-    slurm_partition: str | None = None
-    slurm_time_min: int = 24 * 60
-    slurm_cpus_per_task: int = 8
+from mamp_bench.reproduce.resources import SIGNAL_DELAY_S, Cluster, Resources
 
 
-def run_job(kind: str, request: pipeline.Request, options: pipeline.Options) -> None:
+def run_job(kind: str, request: Request, options: Options) -> None:
     """One job through the pipeline (which continues whatever an interrupted attempt left)."""
     if kind == "pretrain":
         pipeline.pretrain(request, options)
@@ -38,52 +33,172 @@ def run_job(kind: str, request: pipeline.Request, options: pipeline.Options) -> 
         pipeline.run(request, options)
 
 
-def _job_main(kind: str, request: pipeline.Request, options: pipeline.Options) -> None:
-    """Entry point of one job in a submitit task (DDP when the task has several processes)."""
-    try:
+class CheckpointableJob:
+    """A job as submitit runs it. Checkpointable (submitit calls ``checkpoint`` on the time limit's
+    warning signal and on preemption): the same job is requeued, and its next attempt resumes from the
+    last finished epoch through the pipeline's own resume. A task of several processes sets up
+    torch.distributed from the job's environment (several nodes too)."""
+
+    def __call__(self, kind: str, request: Request, options: Options) -> None:
         import submitit
 
         if submitit.JobEnvironment().num_tasks > 1:
             submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
-    except (ImportError, RuntimeError):
-        pass
-    run_job(kind, request, options)
+        run_job(kind, request, options)
+
+    def checkpoint(self, kind: str, request: Request, options: Options):
+        """Requeue the same job: its state is on disk (``checkpoint-last.pth``), not in this object."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, kind, request, options)
 
 
-def run_stage(jobs: list[Job], options: pipeline.Options, config: ExecutorConfig) -> list[tuple[Job, str | None]]:
-    """Run the jobs of one stage (they do not depend on each other); return (job, error or None)."""
-    if not jobs:
-        return []
-    options = pipeline.Options(**{**vars(options), "quiet": True})
-    if config.kind in ("inprocess", "torchrun"):
-        results = []
-        for i, job in enumerate(jobs, 1):
-            start = time.time()
-            error = _run_here(job, options, config)
-            results.append((job, error))
-            print(f"[{i}/{len(jobs)}] {job.describe()}: {error or 'done'} in {time.time() - start:.0f} s", flush=True)
-        return results
-    if config.kind in ("slurm", "local"):
-        return _submitit_stage(jobs, options, config)
-    raise UserError(f"unknown executor {config.kind!r}; choose from {', '.join(EXECUTORS)}")
+def require_submitit():
+    try:
+        import submitit
+    except ImportError:
+        raise UserError("the slurm and local executors need submitit: pip install 'mamp-bench[slurm]'") from None
+    return submitit
 
 
-def _run_here(job: Job, options: pipeline.Options, config: ExecutorConfig) -> str | None:
-    """Run one job on this machine: in this process, or under torchrun with ``config.gpus`` processes."""
-    if config.kind == "inprocess":
+@dataclass
+class Outcome:
+    job: Job
+    state: str  # "done", "failed" or "skipped"
+    error: str = ""
+
+
+class Running:
+    """A started job: ``poll`` is None while it runs, then "" (done) or the error."""
+
+    def __init__(self, poll: Callable[[], str | None]):
+        self.poll = poll
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def failure(paths) -> str:
+    """Why a submitit job failed: the last line of its error (its result, else its log), and the log's path
+    (``paths``: the job's ``submitit.core.utils.JobPaths``)."""
+    why = ""
+    if paths.result_pickle.is_file():
+        import pickle
+
+        with open(paths.result_pickle, "rb") as handle:
+            outcome, value = pickle.load(handle)
+        why = last_line(str(value)) if outcome == "error" else ""
+    if not why and paths.stderr.is_file():
+        why = last_line(paths.stderr.read_text(errors="replace")[-4000:])
+    why = why.removeprefix("mamp_bench.errors.UserError: ")  # a user's mistake reads as its one line
+    return f"{why + '; ' if why else ''}log {paths.stderr}"
+
+
+def schedule(jobs: list[Job], slots: int, need: Callable[[Job], int],
+             start: Callable[[Job, list[int]], Running]) -> list[Outcome]:  # fmt: skip
+    """Run ``jobs`` on ``slots`` devices: each as soon as its dependency has finished and ``need(job)``
+    devices are free (in the jobs' order), ``start`` launching it on those devices."""
+    pending, running, free = list(jobs), {}, list(range(slots))
+    outcomes: dict[str, Outcome] = {}
+    keys = {job.key for job in jobs}
+    while pending or running:
+        for job in list(pending):
+            failed = [d for d in job.depends if d in outcomes and outcomes[d].state != "done"]
+            if failed:
+                pending.remove(job)
+                outcomes[job.key] = Outcome(job, "skipped", f"its pretraining failed ({outcomes[failed[0]].error})")
+                print(f"[{len(outcomes)}/{len(jobs)}] {job.describe()}: skipped, its pretraining failed", flush=True)
+                continue
+            count = min(need(job), slots)
+            if any(d in keys and d not in outcomes for d in job.depends) or count > len(free):
+                continue
+            devices, free = free[:count], free[count:]
+            pending.remove(job)
+            started = time.time()
+            running[job.key] = (job, devices, start(job, devices), started)
+        for key, (job, devices, handle, started) in list(running.items()):
+            error = handle.poll()
+            if error is None:
+                continue
+            del running[key]
+            free += devices
+            outcomes[key] = Outcome(job, "failed" if error else "done", error)
+            print(f"[{len(outcomes)}/{len(jobs)}] {job.describe()}: {error or 'done'} in "
+                  f"{duration(time.time() - started)}", flush=True)  # fmt: skip
+        if running:
+            time.sleep(0.2)
+    return [outcomes[job.key] for job in jobs]
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count()
+
+
+def run_here(plan: Plan, options: Options, cluster: Cluster, resources: dict[str, Resources]) -> list[Outcome]:
+    """Run the plan's unfinished jobs on this machine with the ``inprocess``, ``torchrun`` or ``local``
+    executor."""
+    options = Options(**{**vars(options), "quiet": True})
+    jobs = plan.todo()
+    if cluster.executor == "inprocess":
+        return schedule(jobs, 1, lambda job: 1, lambda job, devices: _in_process(job, options))
+    slots = cluster.slots or max(visible_gpus(), 1)
+    need = lambda job: resources[job.key].processes  # noqa: E731
+    if cluster.executor == "torchrun":
+        return schedule(jobs, slots, need, lambda job, devices: _torchrun(job, options, devices))
+    if cluster.executor == "local":
+        submitit = require_submitit()
+        start = lambda job, devices: _local(submitit, job, options, cluster, resources[job.key], devices)  # noqa: E731
+        return schedule(jobs, slots, need, start)
+    raise UserError(f"the {cluster.executor} executor does not run jobs on this machine")
+
+
+def _in_process(job: Job, options: Options) -> Running:
+    try:
+        run_job(job.kind, job.request, options)
+        error = ""
+    except UserError as exc:
+        error = str(exc)
+    return Running(lambda: error)
+
+
+def _torchrun(job: Job, options: Options, devices: list[int]) -> Running:
+    """A job on ``devices``: one process on one GPU, or one torchrun of a process per GPU."""
+    command = [sys.executable, "-m", "mamp_bench", *job.command(), *option_arguments(job, options)]
+    if len(devices) > 1:
+        command[1:3] = ["-m", "torch.distributed.run", f"--nproc_per_node={len(devices)}",
+                        f"--master_port={free_port()}", "-m", "mamp_bench"]  # fmt: skip
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(map(str, devices))}
+    process = subprocess.Popen(command, env=env)
+    return Running(lambda: None if process.poll() is None else ("" if process.returncode == 0 else
+                                                                f"exit status {process.returncode}"))  # fmt: skip
+
+
+def _local(submitit, job: Job, options: Options, cluster: Cluster, res: Resources,
+           devices: list[int]) -> Running:  # fmt: skip
+    """A job through submitit's local executor: a time limit and a requeue on it, as on a cluster."""
+    executor = submitit.LocalExecutor(folder=str(cluster.folder), max_num_timeout=res.max_timeouts(cluster))
+    gpus = devices if res.gpus else []
+    executor.update_parameters(timeout_min=res.time_min, tasks_per_node=res.processes, gpus_per_node=len(gpus),
+                               visible_gpus=gpus, signal_delay_s=SIGNAL_DELAY_S)  # fmt: skip
+    handle = executor.submit(CheckpointableJob(), job.kind, job.request, options)
+
+    def poll() -> str | None:
+        if not handle.done():
+            return None
         try:
-            run_job(job.kind, job.request, options)
-        except UserError as exc:
-            return str(exc)
-        return None
-    launcher = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={config.gpus}",
-                f"--master_port={_free_port()}", "-m", "mamp_bench"]  # fmt: skip
-    cmd = [*launcher, *job.command(), *option_arguments(job, options)]
-    code = subprocess.run(cmd, env=os.environ.copy()).returncode
-    return None if code == 0 else f"exit status {code}"
+            handle.result()
+        except Exception:  # a failed job is reported, the others go on
+            return failure(handle.paths)
+        return ""
+
+    return Running(poll)
 
 
-def option_arguments(job: Job, options: pipeline.Options) -> list[str]:
+def option_arguments(job: Job, options: Options) -> list[str]:
     """The where-and-how options of a job's command line."""
     args = ["--device", options.device, "--quiet"]
     pairs = [("--data-root", options.data_root), ("--runs-dir", options.runs_dir)]
@@ -92,55 +207,16 @@ def option_arguments(job: Job, options: pipeline.Options) -> list[str]:
     return args + [arg for flag, value in pairs if value for arg in (flag, str(value))]
 
 
-def _submitit_stage(jobs: list[Job], options: pipeline.Options, config: ExecutorConfig) -> list[tuple[Job, str | None]]:
-    try:
-        import submitit
-    except ImportError:
-        raise UserError("the slurm and local executors need submitit: pip install 'mamp-bench[slurm]'") from None
-    if config.kind == "local":
-        executor = submitit.LocalExecutor(folder=str(config.folder))
-        executor.update_parameters(timeout_min=config.slurm_time_min)
-    else:
-        executor = submitit.AutoExecutor(folder=str(config.folder), cluster="slurm")
-        params = {
-            "timeout_min": config.slurm_time_min,
-            "gpus_per_node": config.gpus,
-            "tasks_per_node": config.gpus,
-            "cpus_per_task": config.slurm_cpus_per_task,
-            "nodes": 1,
-            "name": "mamp-bench",
-        }
-        if config.slurm_partition:
-            params["slurm_partition"] = config.slurm_partition
-        executor.update_parameters(**params)
-    submitted = executor.map_array(
-        _job_main, [job.kind for job in jobs], [job.request for job in jobs], [options] * len(jobs)
-    )
-    results = []
-    for job, handle in zip(jobs, submitted, strict=True):
-        try:
-            handle.result()
-            results.append((job, None))
-        except Exception as exc:  # a failed task is reported, the others go on
-            results.append((job, str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__))
-    return results
+def report(outcomes: list[Outcome], seconds: float) -> list[Outcome]:
+    """Print the summary line; return the jobs that did not finish."""
+    failed = [o for o in outcomes if o.state != "done"]
+    skipped = sum(o.state == "skipped" for o in outcomes)
+    print(f"reproduce: {len(outcomes)} jobs run in {duration(seconds)}, {len(failed) - skipped} failed"
+          + (f", {skipped} skipped (their pretraining failed)" if skipped else ""))  # fmt: skip
+    return failed
 
 
-def execute(plan: Plan, options: pipeline.Options, executor: ExecutorConfig) -> list[tuple[Job, str]]:
-    """Run a plan stage by stage (pretrainings, then the protocols whose pretraining succeeded)."""
-    failures: list[tuple[Job, str]] = []
-    start = time.time()
-    pretrain = [j for j in plan.pretrain_jobs if not j.done]
-    failures += [(job, error) for job, error in run_stage(pretrain, options, executor) if error]
-    failed = {j.key for j, _ in failures}
-    protocol = [j for j in plan.protocol_jobs if not j.done and not set(j.depends) & failed]
-    failures += [(job, error) for job, error in run_stage(protocol, options, executor) if error]
-    print(f"reproduce: {len(pretrain) + len(protocol)} jobs run in {duration(time.time() - start)}, "
-          f"{len(failures)} failed")  # fmt: skip
-    return failures
-
-
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

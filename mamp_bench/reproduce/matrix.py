@@ -35,8 +35,8 @@ class Job:
     group: str  # the table its protocol fills, "ablation", or "pretrain"
     key: str = ""
     depends: list[str] = field(default_factory=list)
-    cost_seconds: float = 0.0  # on the planning device
-    gpu_hours: float | None = None  # on one GPU (paper scale)
+    cost_seconds: float = 0.0  # on one device of the plan's kind
+    batch_size: int | None = None  # a pretraining's global batch (it splits evenly over the job's GPUs)
     fidelity: str = ""
     checkpoint_epoch: int | None = None  # the pretraining epoch evaluated (-1: the final one)
     done: bool = False

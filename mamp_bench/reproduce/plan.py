@@ -1,20 +1,25 @@
-"""Planning: the pretraining jobs the protocol jobs depend on (each once), what is already done, what
-it costs, and the printed plan.
+"""Planning: the pretraining jobs the protocol jobs depend on (each once), what is already done, and
+what each job costs on the device the plan is for.
 
-Costs: at the smoke scale, clips/s measured on the development CPU. At the paper scale, each job's
-floating-point operations (``engine/flops.py``: the pretraining step, a frozen forward pass, or a
-forward and backward pass of the encoder, per clip) over a device's effective FLOP/s: on CPU the
-measured pretraining step (``benchmarks/results/cpu-xeon-2core.txt``); on GPU, until the suite has
-measured one (``python -m benchmarks.gpu``), the published RTX 4090 figure, marked as such.
+Costs: at the smoke scale, clips/s measured on the development CPU (a guess on a GPU). At the paper
+scale, each job's floating-point operations (``engine/flops.py``: the pretraining step, a frozen
+forward pass, or a forward and backward pass of the encoder, per clip) over the device's effective
+FLOP/s for that kind of work: on CPU the measured pretraining step
+(``benchmarks/results/cpu-xeon-2core.txt``); on a GPU the rates ``python -m benchmarks.gpu --json FILE``
+measured on it (``--gpu-benchmark FILE``), else a published figure (``--gpu-type``; the RTX 4090's by
+default), marked as such.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mamp_bench.engine.flops import encoder_flops, masked_pretrain_flops
 from mamp_bench.engine.run_folder import RunFolder
+from mamp_bench.errors import UserError
+from mamp_bench.fileio import read_json
 from mamp_bench.plan import Options, Request, ResolvedRun, resolve, stored_record
 from mamp_bench.reproduce.matrix import Job
 
@@ -24,16 +29,81 @@ SMOKE_RATES = {
     "cpu": {"pretrain": 380.0, "encode": 400.0, "train": 90.0},
     "cuda": {"pretrain": 3000.0, "encode": 8000.0, "train": 1500.0},
 }
-#: paper scale: effective FLOP/s of one device on the suite's jobs, and where the figure comes from
-DEVICE_FLOPS = {
-    "cpu": (2.09e11, "measured: 5.55 NTU-60 pretraining clips/s x 37.6 GFLOP on the 2-core Xeon"),
-    "cuda": (
-        8.19e12,
-        "published, not measured here: RTX 4090, 20 h 27 min for a 400-epoch NTU-60 "
-        "pretraining (GFP, ICCV 2025), 37.6 GFLOP a clip",
+WORK = ("pretrain", "encode", "train")
+PERSONS = 2  # every clip is encoded as two person sequences
+
+
+@dataclass(frozen=True)
+class Device:
+    """The device a plan is costed for: its kind, its name, its effective FLOP/s for each kind of work
+    (paper scale) and where those figures come from."""
+
+    kind: str  # "cpu" or "cuda"
+    name: str
+    flops: dict[str, float] = field(hash=False)
+    source: str = ""
+
+    @property
+    def gpu(self) -> bool:
+        return self.kind == "cuda"
+
+    @property
+    def hours_unit(self) -> str:
+        return "GPU-hours" if self.gpu else "CPU-hours"
+
+
+def _same_rate(flops: float) -> dict[str, float]:
+    return dict.fromkeys(WORK, flops)
+
+
+CPU = Device("cpu", "CPU", _same_rate(2.09e11),
+             "measured: 5.55 NTU-60 pretraining clips/s x 37.6 GFLOP on the 2-core Xeon")  # fmt: skip
+#: ``--gpu-type``: GPUs with a published figure (a measured one comes from ``--gpu-benchmark``)
+GPU_TYPES = {
+    "rtx4090": Device(
+        "cuda",
+        "RTX 4090",
+        _same_rate(8.19e12),
+        "published, not measured here: RTX 4090, 20 h 27 min for a 400-epoch NTU-60 pretraining (GFP, ICCV 2025), "
+        "37.6 GFLOP a clip",
     ),  # fmt: skip
 }
-PERSONS = 2  # every clip is encoded as two person sequences
+DEFAULT_GPU = "rtx4090"
+
+
+def measured_device(path: str | Path) -> Device:
+    """The GPU that ``python -m benchmarks.gpu --json FILE`` measured: its effective FLOP/s for a
+    pretraining step (the suite's default settings: fp32, every person, eager; the median over the
+    presets), a frozen forward pass and a fine-tuning step."""
+    result = read_json(path, "GPU benchmark output")
+    try:
+        if result["sizes"]["quick"]:
+            raise UserError(f"{path} was measured with --quick (a tiny model): its rates say nothing about a "
+                            "paper-scale job; run python -m benchmarks.gpu --json FILE without --quick")  # fmt: skip
+        steps = [row for row in result["steps"] if "skipped" not in row and row["precision"] == "fp32"
+                 and not row["skip"] and not row["compile"]]  # fmt: skip
+        pretrain = sorted(r["gflop_per_step"] * 1e9 * r["clips_per_s"] / r["batch"] for r in steps)
+        forward = result["encoder_gflop_per_clip"] * 1e9
+        flops = {"pretrain": pretrain[len(pretrain) // 2], "encode": result["rates"]["encode"] * forward,
+                 "train": result["rates"]["train"] * 3 * forward}  # fmt: skip
+        kind, name = ("cuda" if result["device"]["device"].startswith("cuda") else "cpu"), result["device"]["name"]
+    except (KeyError, TypeError, IndexError):
+        raise UserError(f"{path} is not the --json output of python -m benchmarks.gpu (or it measured no fp32 "
+                        "eager pretraining step and no protocol rates): run it again") from None  # fmt: skip
+    return Device(kind, name, flops, f"measured: {path} ({result.get('machine', 'machine not named')})")
+
+
+def target_device(gpu: bool, gpu_type: str | None = None, benchmark: str | None = None) -> Device:
+    """The device a plan is costed for: a GPU (measured by the benchmark's output when given, else the
+    published figure of ``gpu_type``) or this CPU."""
+    if benchmark:
+        if gpu_type:
+            raise UserError("--gpu-type and --gpu-benchmark both name the GPU: give one")
+        return measured_device(benchmark)
+    if gpu_type and gpu_type not in GPU_TYPES:
+        raise UserError(f"--gpu-type {gpu_type!r} has no published rate (known: {', '.join(GPU_TYPES)}); measure "
+                        "yours with python -m benchmarks.gpu --json FILE and pass --gpu-benchmark FILE")  # fmt: skip
+    return GPU_TYPES[gpu_type or DEFAULT_GPU] if gpu or gpu_type else CPU
 
 
 @dataclass
@@ -41,7 +111,7 @@ class Plan:
     pretrain_jobs: list[Job]
     protocol_jobs: list[Job]
     scale: str = "smoke"
-    device_kind: str = "cpu"
+    device: Device = CPU
 
     @property
     def jobs(self) -> list[Job]:
@@ -51,24 +121,24 @@ class Plan:
         return [j for j in self.jobs if not j.done]
 
     @property
-    def gpu_hours(self) -> float | None:
-        hours = [j.gpu_hours for j in self.todo() if j.gpu_hours is not None]
-        return sum(hours) if self.scale == "paper" else None
+    def hours(self) -> float:
+        """Device-hours of the jobs to run, on one device of the plan's kind."""
+        return sum(j.cost_seconds for j in self.todo()) / 3600
 
 
-def rates(scale: str, device_kind: str, encoder: Any, method_config: Any = None) -> dict[str, float]:
+def rates(scale: str, device: Device, encoder: Any, method_config: Any = None) -> dict[str, float]:
     """Clips/s of a job's three kinds of work on a device (see the module's docstring)."""
     if scale != "paper":
-        return SMOKE_RATES[device_kind]
-    flops, _ = DEVICE_FLOPS[device_kind]
+        return SMOKE_RATES[device.kind]
     forward = PERSONS * encoder_flops(encoder)
     step = 3 * forward  # forward, and a backward of twice its cost
     if method_config is not None and hasattr(method_config, "decoder_depth"):
         step = masked_pretrain_flops(method_config, PERSONS)["total"]
-    return {"pretrain": flops / step, "encode": flops / forward, "train": flops / (3 * forward)}
+    return {"pretrain": device.flops["pretrain"] / step, "encode": device.flops["encode"] / forward,
+            "train": device.flops["train"] / (3 * forward)}  # fmt: skip
 
 
-def make_plan(jobs: list[Job], scale: str, options: Options, device_kind: str) -> Plan:
+def make_plan(jobs: list[Job], scale: str, options: Options, device: Device) -> Plan:
     """Resolve every protocol job, add the pretrainings they need once each, mark what is done."""
     pretrains: dict[str, Job] = {}
     for job in jobs:
@@ -77,33 +147,28 @@ def make_plan(jobs: list[Job], scale: str, options: Options, device_kind: str) -
         job.done = stored_record(resolved, options) is not None
         job.fidelity = getattr(resolved.config, "fidelity", "clean")
         job.checkpoint_epoch = resolved.encoder.checkpoint_epoch if resolved.encoder.pretraining else None
-        job.cost_seconds, job.gpu_hours = _protocol_cost(resolved, scale, device_kind)
+        job.cost_seconds = _protocol_seconds(resolved, scale, device)
         pretraining = resolved.encoder.pretraining
         if pretraining is None:
             continue
         job.depends = [pretraining.digest]
         if pretraining.digest not in pretrains:
-            pretrains[pretraining.digest] = _pretrain_job(job, resolved, scale, options, device_kind)
+            pretrains[pretraining.digest] = _pretrain_job(job, resolved, scale, options, device)
         if resolved.encoder.checkpoint_epoch >= 0:  # the pretraining keeps the epoch its evaluations use
             pjob = pretrains[pretraining.digest]
             kept = {*pjob.request.overrides.get("pretrain.keep_epochs", "").split(","), str(job.checkpoint_epoch)}
             pjob.request.overrides["pretrain.keep_epochs"] = ",".join(sorted(kept - {""}, key=int))
-    return Plan(list(pretrains.values()), jobs, scale, device_kind)
+    return Plan(list(pretrains.values()), jobs, scale, device)
 
 
-def _protocol_cost(resolved: ResolvedRun, scale: str, device_kind: str) -> tuple[float, float | None]:
-    """(seconds on the planning device, hours on one GPU at the paper scale)."""
+def _protocol_seconds(resolved: ResolvedRun, scale: str, device: Device) -> float:
     source = resolved.encoder
     encoder = source.encoder_config or source.pretraining.method_config.encoder
     train, test = resolved.target.clips
-
-    def seconds(kind: str) -> float:
-        return resolved.protocol.estimate_seconds(resolved.config, train, test, rates(scale, kind, encoder))
-
-    return seconds(device_kind), seconds("cuda") / 3600 if scale == "paper" else None
+    return resolved.protocol.estimate_seconds(resolved.config, train, test, rates(scale, device, encoder))
 
 
-def _pretrain_job(job: Job, resolved: ResolvedRun, scale: str, options: Options, device_kind: str) -> Job:
+def _pretrain_job(job: Job, resolved: ResolvedRun, scale: str, options: Options, device: Device) -> Job:
     pretraining = resolved.encoder.pretraining
     sets = {k: v for k, v in job.request.overrides.items() if k.startswith(("pretrain.", "method."))}
     request = Request(job.request.method, None, pretraining.dataset, scale=scale, seed=pretraining.config.seed,
@@ -111,14 +176,10 @@ def _pretrain_job(job: Job, resolved: ResolvedRun, scale: str, options: Options,
     pjob = Job("pretrain", request, "pretrain", key=pretraining.digest)
     pjob.done = RunFolder(pretraining.folder(options.runs_dir)).finished
     config = pretraining.config
+    pjob.batch_size = config.batch_size
     clips = min(resolved.source.clips[0], config.max_clips or resolved.source.clips[0])
-
-    def seconds(kind: str) -> float:
-        rate = rates(scale, kind, pretraining.method_config.encoder, pretraining.method_config)["pretrain"]
-        return config.epochs * clips / rate
-
-    pjob.cost_seconds = seconds(device_kind)
-    pjob.gpu_hours = seconds("cuda") / 3600 if scale == "paper" else None
+    rate = rates(scale, device, pretraining.method_config.encoder, pretraining.method_config)["pretrain"]
+    pjob.cost_seconds = config.epochs * clips / rate
     return pjob
 
 
@@ -126,33 +187,3 @@ def duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f} h"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-
-
-def _epoch(job: Job) -> str:
-    """The pretraining checkpoint a job evaluates."""
-    if job.checkpoint_epoch is None:
-        return ""
-    return "final" if job.checkpoint_epoch < 0 else f"epoch {job.checkpoint_epoch}"
-
-
-def print_plan(plan: Plan) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    paper = plan.scale == "paper"
-    table = Table(title=f"reproduce ({plan.scale} scale, estimates for {plan.device_kind})")
-    columns = ["stage", "job", "fidelity", "checkpoint", "status", "estimate"] + (["GPU-h"] if paper else [])
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for stage, jobs in (("1 pretrain", plan.pretrain_jobs), ("2 protocol", plan.protocol_jobs)):
-        for job in jobs:
-            status = "done" if job.done else "to run"
-            cells = [stage, job.describe(), job.fidelity, _epoch(job), status, duration(job.cost_seconds)]
-            table.add_row(*cells, *([f"{job.gpu_hours:.1f}"] if paper else []))
-    console = Console()
-    console.print(table)
-    todo = plan.todo()
-    console.print(f"{len(plan.jobs)} jobs, {len(plan.jobs) - len(todo)} done, {len(todo)} to run; "
-                  f"estimated {duration(sum(j.cost_seconds for j in todo))} on {plan.device_kind}")  # fmt: skip
-    if paper:
-        console.print(f"on one GPU: {plan.gpu_hours:.0f} GPU-hours to run; rate {DEVICE_FLOPS['cuda'][1]}")
