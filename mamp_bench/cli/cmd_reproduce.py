@@ -62,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.reproduce.matrix import build_matrix
     from mamp_bench.reproduce.plan import make_plan, print_plan
     from mamp_bench.results.export import write_tables
-    from mamp_bench.results.frame import results_frame
-    from mamp_bench.results.store import ResultsStore, results_root
+    from mamp_bench.results.frame import load_checked
+    from mamp_bench.results.store import results_root
+    from mamp_bench.results.verify import left_out_summary
     from mamp_bench.settings import runs_dir
 
     if args.scale == "paper" and not (args.data_root or os.environ.get("MAMP_BENCH_DATA")):
@@ -91,10 +92,10 @@ def run(args: argparse.Namespace) -> int:
         args.executor, args.gpus, runs_dir(args.runs_dir) / "submitit", args.slurm_partition, args.slurm_time
     )
     failures = execute(plan, options, executor)
-    scan = ResultsStore(args.results_dir).scan()
-    if scan.skipped:
-        echo(f"mamp-bench: {scan.describe_skipped()}")
-    for path in write_tables(results_frame(scan.records), Path(results_root(args.results_dir)), args.scale):
+    results = load_checked(args.results_dir)
+    if results.left_out:
+        echo(f"mamp-bench: {left_out_summary(results.left_out)}")
+    for path in write_tables(results.frame, Path(results_root(args.results_dir)), args.scale, results.left_out):
         print(f"wrote {path}")
     write_reproduction_figures(args)
     if failures:

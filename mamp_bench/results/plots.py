@@ -20,11 +20,12 @@ import pandas as pd
 from mamp_bench.config import flatten
 from mamp_bench.engine.runs import RunDir
 from mamp_bench.errors import DataFormatError, UserError
-from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.fileio import read_json
 from mamp_bench.registry import METHODS
+from mamp_bench.results.evidence import load_predictions
 from mamp_bench.results.frame import results_frame
 from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.verify import check_store
 
 
 def pyplot():
@@ -172,7 +173,7 @@ def epoch_curves(store: ResultsStore, records: Iterable[dict[str, Any]]) -> list
         path = store.path_for(record).with_name(entry["file"]) if entry else None
         if path is None or not path.is_file():
             continue
-        predictions = Predictions.from_bytes(path.read_bytes())
+        predictions = load_predictions(path)
         if len(predictions.top1_by_epoch) < 2:
             continue  # one evaluation (k-NN): no curve
         values = {"dataset": record["dataset"], **record.get("setting", {}), **record.get("overrides", {})}
@@ -220,7 +221,7 @@ def write_figures(runs_dir: Path, results_dir: str | Path | None, out: Path, dat
     from mamp_bench.results.embedding import plot_embeddings
 
     store = ResultsStore(results_dir)
-    records = store.records()
+    records = [record for record, _ in check_store(results_dir).passed()]  # what verifies, each measurement once
     figures = Figures()
     drawn = [plot_pretraining_losses(runs_dir, out), plot_label_fraction(results_frame(records), out),
              plot_accuracy_by_epoch(store, out, records)]  # fmt: skip
