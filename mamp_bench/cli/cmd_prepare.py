@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for split in manifest.splits.values():
         console.print(f"{split['file']}: {split['train']} train / {split['test']} test clips")
     for line in manifest.empty_sides():
-        console.print(f"[yellow]warning:[/yellow] {line}")
+        console.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
     console.print(
         f"{manifest.samples} samples from {manifest.files_found} files in {manifest.seconds:.1f} s; "
         f"{len(manifest.skipped)} skipped (reasons in the manifest)"

@@ -43,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--key checks signatures with the key in {SIGNING_ENV}, which is not set")
     result = verify_store(args.results_dir, args.data_root, key)
     for line in result.problems:
-        print(f"MISMATCH {line}")
+        print(f"MISMATCH {printable(line)}")
     if getattr(args, "verbose", False):
         for line in result.notes:
-            print(f"note: {line}")
+            print(f"note: {printable(line)}")
     else:
         for kind, count in _note_kinds(result.notes).items():
             print(f"note: {count} record(s): {kind} (--verbose lists them)")
@@ -67,3 +67,10 @@ def _note_kinds(notes: list[str]) -> dict[str, int]:
         text = re.sub(r"\(seed \d+\)|\S+\.json", "", text).strip()
         kinds[text] = kinds.get(text, 0) + 1
     return kinds
+
+
+def printable(text: str) -> str:
+    """One line: control characters (a newline in a forged record's name) written as escapes."""
+    import re
+
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: m.group().encode("unicode_escape").decode(), text)

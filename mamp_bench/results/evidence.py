@@ -34,6 +34,7 @@ import io
 import math
 import numbers
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,7 @@ def check_record(
     differs: another run may have written that path since)."""
     evidence = Evidence()
     problems = evidence.problems
+    problems += _name_problems(record)
     problems += _metric_ranges(record.get("metrics"))
     files = _stored_files(record, record_path, evidence)
     if files is not None:
@@ -118,6 +120,23 @@ def check_record(
     if checkpoints:
         evidence.notes += _checkpoint_notes(record)
     return evidence
+
+
+#: what a method, protocol or dataset name the suite writes looks like (it is a folder of the store)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
+
+
+def _name_problems(record: dict[str, Any]) -> list[str]:
+    return [f"its {key} is not a name the suite writes (letters, digits, . _ + -): {record.get(key)!r}"
+            for key in ("method", "protocol", "dataset") if not _NAME.match(str(record.get(key, "")))]  # fmt: skip
+
+
+def stored_files_problem(record: dict[str, Any], record_path: Path) -> str | None:
+    """Why the predictions and log a stored record names are not there as written (a deleted or replaced file),
+    or None when they are: a run that finds its record done but its files broken runs again to repair them."""
+    evidence = Evidence()
+    _stored_files(record, record_path, evidence)
+    return evidence.problems[0] if evidence.problems else None
 
 
 def _stored_files(record: dict[str, Any], path: Path, evidence: Evidence) -> tuple[Predictions, bytes | None] | None:
@@ -436,9 +455,14 @@ def custom_settings(record: dict[str, Any]) -> dict[str, str]:
     when it carries one, else its ``--set`` overrides other than the protocol's setting keys (which pick a
     table column) and the runtime keys that never change a number."""
     if isinstance(record.get("custom"), dict):
-        return {str(k): str(v) for k, v in record["custom"].items()}
-    keys = set(_setting_keys(record.get("protocol"))) | set(RUNTIME_KEYS)
-    return {str(k): str(v) for k, v in sorted((record.get("overrides") or {}).items()) if k not in keys}
+        custom = {str(k): str(v) for k, v in record["custom"].items()}
+    else:
+        keys = set(_setting_keys(record.get("protocol"))) | set(RUNTIME_KEYS)
+        custom = {str(k): str(v) for k, v in sorted((record.get("overrides") or {}).items()) if k not in keys}
+    encoder = record.get("encoder") if isinstance(record.get("encoder"), dict) else {}
+    if encoder.get("kind") == "checkpoint" and not encoder.get("checkpoint_method"):
+        custom["method"] = "as given (the checkpoint does not say which method trained it)"
+    return custom
 
 
 def clip_counts(record: dict[str, Any], evidence: Evidence) -> tuple[int | None, int | None]:

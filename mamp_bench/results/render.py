@@ -127,7 +127,7 @@ def markdown(table: Table) -> str:
         rows = _comparison_rows(table.comparisons)
         text += f"\n{title}\n\n" + tabulate(rows, columns, tablefmt="github", disable_numparse=True) + "\n"
     if table.left_out:
-        text += f"\n{table.left_out_note()}\n"
+        text += f"\n{escape_markdown(table.left_out_note())}\n"
     if table.sources:
         text += "\n" + "".join(f"[^{i}]: {source}\n" for i, source in enumerate(table.sources, 1))
     return text
@@ -178,7 +178,7 @@ def print_rich(tables: list[Table], console=None) -> None:
             out.add_row(*cells, style="dim" if row.kind == "reported" else None)
         console.print(out)
         if table.left_out:
-            console.print(table.left_out_note(), markup=False, overflow="fold")
+            console.print(plain(table.left_out_note()), markup=False, overflow="fold")
         for i, source in enumerate(table.sources, 1):
             console.print(f"[{i}] {source}", markup=False, overflow="fold")
 
