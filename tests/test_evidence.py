@@ -730,3 +730,17 @@ def test_verify_right_after_a_quick_start_on_another_machine_exits_0(tmp_path, m
     code, out = verify_out(tmp_path / "results", capsys, "--verbose")
     assert code == 0 and "0 mismatch(es)" in out
     assert "is not the checkpoint of this record" in out and "MISMATCH" not in out
+
+
+@pytest.mark.slow
+def test_the_quick_start_then_verify_exits_0_in_a_fresh_home(tmp_path, monkeypatch, capsys):
+    """The README's quick start as a newcomer runs it: a fresh HOME (the stand-in generated there), the
+    committed results store, the first command, then ``mamp-bench verify``: exit 0, no mismatch."""
+    shutil.copytree(REPO / "results", tmp_path / "clone" / "results")
+    monkeypatch.chdir(tmp_path / "clone")
+    monkeypatch.delenv("MAMP_BENCH_CACHE")
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert main(["run", "--method", "mamp", "--protocol", "linear", "--quiet"]) == 0
+    code, out = verify_out(Path("results"), capsys)
+    assert code == 0 and "0 mismatch(es)" in out, out

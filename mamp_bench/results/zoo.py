@@ -107,6 +107,8 @@ def run_entries(runs: Path, store: ResultsStore) -> list[ZooEntry]:
             config = read_json(config_file, "run configuration")
         except DataFormatError:
             continue  # not a run's configuration: nothing to list
+        if not isinstance(config, dict):
+            continue
         final = run.summary().get("final_checkpoint", "")
         epochs = run.summary().get("epochs")
         recorded = {r["epoch"]: r.get("checkpoint_sha256") for r in run.log_records()}
