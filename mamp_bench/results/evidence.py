@@ -453,7 +453,8 @@ def _prepared_here(spec: Any, data_root: str | None) -> Path | None:
 def custom_settings(record: dict[str, Any]) -> dict[str, str]:
     """The settings by which a record differs from its protocol's recipe at its scale: the record's ``custom``
     when it carries one, else its ``--set`` overrides other than the protocol's setting keys (which pick a
-    table column) and the runtime keys that never change a number."""
+    table column) and the runtime keys that never change a number; and ``method`` when it evaluated a
+    checkpoint that does not say which method trained it (a bare state dict: the method is the user's word)."""
     if isinstance(record.get("custom"), dict):
         custom = {str(k): str(v) for k, v in record["custom"].items()}
     else:

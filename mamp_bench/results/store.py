@@ -10,8 +10,9 @@ A record is identified by its configuration hash and seed, so its location follo
 content and a re-run of the same job is recognised. Reading the store counts each (configuration,
 seed) once: a file that cannot be read, whose checksum does not match (edited after it was
 written) or whose location disagrees with its content (a copy under another name) is skipped,
-and the reason is reported. Every file is written atomically (temporary file, fsync, rename), so
-two writers both land and the store stays readable.
+and the reason is reported; ``results/evidence.py`` then holds each record to what it carries. With
+``MAMP_BENCH_SIGNING_KEY`` set, every record is written with an HMAC signature. Every file is written
+atomically (temporary file, fsync, rename), so two writers both land and the store stays readable.
 """
 
 from __future__ import annotations
