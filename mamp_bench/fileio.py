@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mamp_bench import faults
-from mamp_bench.errors import DataFormatError, NonFiniteValue, StorageError
+from mamp_bench.errors import DataFormatError, NonFiniteValue, StorageError, UserError
 
 
 @contextlib.contextmanager
@@ -147,11 +147,21 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+#: Default size bound of a file hashed whole: the largest file the suite writes or reads is a prepared NTU-120
+#: ``.npz`` (21 GB, ``data.npzio.MAX_NPZ_BYTES``); 32 GiB. Callers that know their format pass its own bound.
+MAX_HASHED_BYTES = 32 << 30
+
+
+def sha256_file(path: str | os.PathLike[str], limit: int = MAX_HASHED_BYTES, what: str = "file") -> str:
+    """The sha256 of a regular file of at most ``limit`` bytes (``DataFormatError`` otherwise: a FIFO would
+    hang the hash, a device or a huge sparse file would never end)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
+    try:
+        with open_regular(path, limit, what) as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise DataFormatError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
     return digest.hexdigest()
 
 
@@ -235,13 +245,48 @@ def read_regular(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
 MAX_JSON_BYTES = 16 << 20
 
 
+#: Nesting bound of the JSON files the suite reads: a record nests 5 levels (record, encoder, pretrain_config,
+#: method_config, encoder); 64 is far beyond any file the suite writes, and far below Python's recursion limit,
+#: so code that walks a parsed file (``non_finite_key``, pandas) never recurses too deep.
+MAX_JSON_DEPTH = 64
+
+
 def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_JSON_BYTES) -> Any:
-    """A JSON file read through ``read_regular``; ``DataFormatError`` with the reason if it cannot be."""
-    data = read_regular(path, limit, what)
+    """A JSON file read through ``read_regular``; ``DataFormatError`` with the reason if it cannot be: not
+    JSON, nested deeper than ``MAX_JSON_DEPTH``, or holding ``NaN`` / ``Infinity`` (which the suite never
+    writes: ``write_json`` refuses them, so a file holding one was not written by it)."""
+    return parse_json(read_regular(path, limit, what), f"{what} {path}")
+
+
+def parse_json(data: bytes | str, where: str) -> Any:
+    """JSON text parsed with the bounds of ``read_json``; ``DataFormatError`` naming ``where`` otherwise."""
     try:
-        return json.loads(data)
+        value = json.loads(data, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise DataFormatError(f"{where} is nested deeper than {MAX_JSON_DEPTH} levels; not read") from None
     except ValueError as exc:
-        raise DataFormatError(f"{what} {path} is not valid JSON ({exc})") from None
+        raise DataFormatError(f"{where} is not valid JSON ({str(exc).splitlines()[0]})") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise DataFormatError(f"{where} is nested deeper than {MAX_JSON_DEPTH} levels; not read")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"it holds {name}, which is not a number the suite writes")
+
+
+def json_depth(value: Any) -> int:
+    """How deeply lists and dicts nest in a parsed JSON value (a scalar: 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def ensure_writable(folder: str | os.PathLike[str], what: str, hint: str = "") -> None:
@@ -262,3 +307,104 @@ def ensure_writable(folder: str | os.PathLike[str], what: str, hint: str = "") -
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise StorageError(f"cannot write to the {what} {folder}: {reason}{advice}") from None
+
+
+# Files the suite creates beside a user's files (locks, markers): opened without following a symbolic link,
+# and only when they are regular files of their own (one link), so that a lock named by a link, or a hard
+# link to a user's file, is refused instead of truncating its target.
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+
+
+def open_own_file(path: str | os.PathLike[str], what: str, create: bool = True) -> IO[str]:
+    """``path`` opened for reading and writing (created when missing and ``create``), never through a
+    symbolic link, and only if it is a regular file with no other hard link; ``StorageError`` (one line)
+    otherwise. The file is not truncated: the caller writes what it holds."""
+    path = Path(path)
+    flags = os.O_RDWR | _NOFOLLOW | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or os.path.islink(path):
+            raise StorageError(f"{what} {path} is a symbolic link; the suite opens only files it created itself "
+                               "(remove the link)") from None  # fmt: skip
+        raise storage_error(path, exc) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            kind = "has other hard links" if stat.S_ISREG(info.st_mode) else "is not a regular file"
+            raise StorageError(f"{what} {path} {kind}; the suite opens only files it created itself (remove it)")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "r+")
+
+
+#: The mark of a folder the suite created (a run folder): a folder is adopted only when it is empty or holds it.
+FOLDER_MARKER = ".mamp-bench-folder"
+
+
+def adopt_folder(folder: str | os.PathLike[str], what: str, hint: str = "choose an empty folder or a new name") -> bool:
+    """Make ``folder`` the suite's: create it with its marker, or mark it when it exists and is empty, or accept
+    it when it holds the marker; ``UserError`` naming what it holds otherwise (a user's files are never taken
+    over, overwritten or removed). Returns whether the folder was created now."""
+    folder = Path(folder)
+    created = not os.path.lexists(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        entries = sorted(os.listdir(folder))
+    except FileExistsError:
+        raise UserError(f"the {what} {folder} is a file, not a folder; {hint}") from None
+    except OSError as exc:
+        raise storage_error(folder, exc) from None
+    if FOLDER_MARKER in entries:
+        open_own_file(folder / FOLDER_MARKER, f"the marker of the {what}", create=False).close()
+        return created
+    if entries:
+        shown = ", ".join(entries[:4]) + (f" and {len(entries) - 4} more" if len(entries) > 4 else "")
+        raise UserError(f"the {what} {folder} holds files the suite did not write ({shown}); {hint}")
+    with open_own_file(folder / FOLDER_MARKER, f"the marker of the {what}") as handle:
+        handle.write("This folder was created by mamp-bench; it removes only the files it wrote here.\n")
+    return created
+
+
+def remove_own_files(folder: str | os.PathLike[str], names: list[str]) -> None:
+    """Remove what the suite wrote in a folder it created (``adopt_folder``): the files ``names`` (a symbolic
+    link is removed, never its target; a folder is left alone), then its marker and the folder itself when
+    nothing else is left. Nothing else is ever removed."""
+    folder = Path(folder)
+    if not os.path.lexists(folder / FOLDER_MARKER):
+        return
+    for name in names:
+        path = folder / name
+        with contextlib.suppress(OSError):
+            if not stat.S_ISDIR(os.lstat(path).st_mode):
+                os.unlink(path)
+    with contextlib.suppress(OSError):
+        if os.listdir(folder) == [FOLDER_MARKER]:
+            os.unlink(folder / FOLDER_MARKER)
+            os.rmdir(folder)
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file: the same resolved path (links followed, even for a file not written
+    yet), or the same existing file by another name (a hard link)."""
+    if Path(a).resolve() == Path(b).resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(
+    outputs: dict[str, str | os.PathLike[str]], inputs: dict[str, str | os.PathLike[str] | None]
+) -> None:
+    """``UserError`` (one line, before any work) when an output of a command resolves to one of its inputs:
+    ``{"--out": path}`` against ``{"--data": path}``; the input would be replaced by what is computed from it."""
+    for out_name, out in outputs.items():
+        for in_name, source in inputs.items():
+            if source is not None and same_file(out, source):
+                raise UserError(f"{out_name} {out} is the same file as {in_name} {source}: writing it would replace "
+                                "the command's own input; choose another output")  # fmt: skip

@@ -118,10 +118,17 @@ def package_modules() -> dict[str, Path]:
 
 def imported_modules(name: str, file: Path, modules: dict[str, Path]) -> set[str]:
     """The package's modules ``name`` imports: ``import`` statements anywhere in it (inside functions too),
-    ``from X import Y`` (Y itself when it is a module) and ``importlib.import_module("...")`` calls."""
+    ``from X import Y`` (Y itself when it is a module) and ``importlib.import_module("...")`` calls; not the
+    imports under ``if TYPE_CHECKING:``, which run only in a type checker."""
     package = name if file.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
-    for node in ast.walk(ast.parse(file.read_text())):
+    tree = ast.parse(file.read_text())
+    typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", getattr(node.test, "attr", None)) == "TYPE_CHECKING"
+                   for inner in ast.walk(node)}  # fmt: skip
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         targets = []
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]

@@ -15,6 +15,7 @@ from mamp_bench.results.render import render
 from mamp_bench.results.reported import reported
 from mamp_bench.results.store import ResultsStore
 from mamp_bench.results.tables import build_table, build_tables, compare
+from tests.store_helpers import write_record
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -34,13 +35,14 @@ def record(method, protocol, dataset, family, split, seed, best, final, fraction
 def fixed_store(root):
     store = ResultsStore(root)
     for seed, (a, b) in enumerate([(84.0, 83.5), (84.6, 84.1), (84.2, 83.9)]):
-        store.write(record("mamp", "linear", "ntu60-xsub", "ntu60", "xsub", seed, a, b))
-        store.write(record("mae", "linear", "ntu60-xsub", "ntu60", "xsub", seed, a - 6, b - 6.2))
-    store.write(record("mamp", "linear", "pku2-xsub", "pku2", "xsub", 0, 52.0, 51.0))
-    store.write(record("mamp", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 60.0, 59.0, scale="smoke"))
+        write_record(store, record("mamp", "linear", "ntu60-xsub", "ntu60", "xsub", seed, a, b))
+        write_record(store, record("mae", "linear", "ntu60-xsub", "ntu60", "xsub", seed, a - 6, b - 6.2))
+    write_record(store, record("mamp", "linear", "pku2-xsub", "pku2", "xsub", 0, 52.0, 51.0))
+    write_record(store, record("mamp", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 60.0, 59.0, scale="smoke"))
     for seed in (0, 1):
-        store.write(record("mamp", "semi", "ntu60-xsub", "ntu60", "xsub", seed, 65.0 + seed, 64.0, fraction=0.01))
-    store.write(record("mamp", "transfer", "pku2-xsub", "pku2", "xsub", 0, 70.0, 69.5, source="ntu60-xsub"))
+        semi = record("mamp", "semi", "ntu60-xsub", "ntu60", "xsub", seed, 65.0 + seed, 64.0, fraction=0.01)
+        write_record(store, semi)
+    write_record(store, record("mamp", "transfer", "pku2-xsub", "pku2", "xsub", 0, 70.0, 69.5, source="ntu60-xsub"))
     return store
 
 
@@ -107,7 +109,7 @@ def test_reported_rows_and_gap(tmp_path):
     fixed_store(tmp_path)
     table = build_table("linear", load_results(tmp_path), scale="paper")
     mamp = next(r for r in table.rows if r.kind == "measured" and r.method == "mamp")
-    assert mamp.gaps[0] == pytest.approx((84.0 + 84.6 + 84.2) / 3 - 84.9)
+    assert mamp.gaps[0] == pytest.approx((84.0 + 84.6 + 84.2) / 3 - 84.9, abs=0.01)  # to within a clip of 16,487
     assert mamp.gaps[5] == pytest.approx(52.0 - 53.8)
     reported_mamp = next(r for r in table.rows if r.kind == "reported" and r.method == "MAMP")
     assert reported_mamp.cells[0].reported == 84.9 and reported_mamp.label == "MAMP (ICCV 2023)"
@@ -119,7 +121,8 @@ def test_paired_comparison(tmp_path):
     fixed_store(tmp_path)
     rows = compare(load_results(tmp_path), "linear", "mamp", "mae", scale="paper")
     (row,) = [r for r in rows if r.column == "NTU-60 xsub"]
-    assert row.n == 3 and row.mean_difference == pytest.approx(6.0) and row.p is None  # identical differences
+    # the same difference on every seed (to within a clip of the 16,487)
+    assert row.n == 3 and row.mean_difference == pytest.approx(6.0, abs=0.01) and row.std_difference < 0.01
 
 
 def test_table_and_compare_commands(tmp_path, capsys):
@@ -155,13 +158,11 @@ def test_plot_writes_pngs(tmp_path, capsys):
 
 def test_rows_are_method_and_overrides_not_per_dataset_presets(tmp_path):
     store = ResultsStore(tmp_path)
-    for dataset, family in (("ntu60-xsub", "ntu60"), ("ntu120-xsub", "ntu120")):
+    for dataset in ("synthetic-ntu60", "synthetic-ntu120"):
         for ratio, top1 in (("0.9", 80.0), ("0.8", 70.0)):
-            base = record("mamp", "linear", dataset, family, "xsub", 0, top1, top1)
+            base = record("mamp", "linear", dataset, "", "xsub", 0, top1, top1, scale="smoke")
             base["overrides"] = {} if ratio == "0.9" else {"method.mask_ratio": ratio}
-            base["row_hash"] = "default" if ratio == "0.9" else "ratio-0.8"
-            base["config_hash"] += ratio.replace(".", "")
-            store.write(base)
-    table = build_table("linear", load_results(tmp_path), include_reported=False)
-    rows = {row.label: [cell.mean for cell in row.cells[:3]] for row in table.rows}
-    assert rows == {"mamp": [80.0, None, 80.0], "mamp (mask_ratio=0.8)": [70.0, None, 70.0]}
+            write_record(store, base)
+    table = build_table("linear", load_results(tmp_path), include_reported=False, kind="synthetic")
+    rows = {row.label: [cell.mean for cell in row.cells[:2]] for row in table.rows}
+    assert rows == {"mamp": [80.0, 80.0], "mamp (mask_ratio=0.8)": [70.0, 70.0]}

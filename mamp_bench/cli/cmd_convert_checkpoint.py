@@ -22,8 +22,10 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mamp_bench.checkpoints import checkpoint_format, load_checkpoint, save_checkpoint
+    from mamp_bench.fileio import refuse_overwriting_inputs
     from mamp_bench.methods.checkpoints import convert_official
 
+    refuse_overwriting_inputs({"the output": args.output}, {"the input": args.input})
     checkpoint = load_checkpoint(args.input)
     if checkpoint_format(checkpoint) == "suite":
         payload = {k: v for k, v in checkpoint.items() if k not in ("format", "format_version")}

@@ -37,18 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.engine.distributed import resolve_device
     from mamp_bench.engine.features import encode_dataset
     from mamp_bench.errors import UserError
-    from mamp_bench.fileio import atomic_write, ensure_writable
+    from mamp_bench.fileio import atomic_write, ensure_writable, refuse_overwriting_inputs
     from mamp_bench.models.loading import load_encoder
 
     if args.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
-    ensure_writable(Path(args.out).parent, "output folder")  # before the encoding, not after
+    out = Path(args.out)
+    labels_path = out.with_suffix(".labels.npy")  # feats.npy -> feats.labels.npy, as the help says
+    refuse_overwriting_inputs({"--out": out, "the labels file": labels_path},
+                              {"--data": args.data, "--checkpoint": args.checkpoint})  # fmt: skip
+    ensure_writable(out.parent, "output folder")  # before the encoding, not after
     device = resolve_device(args.device)
     encoder = load_encoder(args.checkpoint).to(device)
     dataset = SkeletonDataset(args.data, args.split, test_transform(encoder.config.frames))
     features, labels = encode_dataset(encoder, dataset, args.batch_size, device, args.workers)
-    out = Path(args.out)
-    labels_path = out.with_suffix(".labels.npy")  # feats.npy -> feats.labels.npy, as the help says
     with atomic_write(out) as handle:
         np.save(handle, features.numpy())
     with atomic_write(labels_path) as handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mamp_bench.data.preparation import default_workers
 from mamp_bench.data.specs import families
@@ -46,10 +47,14 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from mamp_bench.fileio import ensure_writable
+    from mamp_bench.fileio import ensure_writable, refuse_overwriting_inputs
 
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
+    refuse_overwriting_inputs(
+        {f"the output {name}": Path(args.out) / name for name in _outputs(args.dataset)},
+        {"--missing-list": args.missing_list, "--pyskl": args.pyskl, "--raw": args.raw},
+    )
     ensure_writable(args.out, "output folder")  # before reading any file, not after
     if args.dataset.startswith("ntu"):
         if args.pyskl:
@@ -71,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     for split in manifest.splits.values():
         console.print(f"{split['file']}: {split['train']} train / {split['test']} test clips")
+    for line in manifest.empty_sides():
+        console.print(f"[yellow]warning:[/yellow] {line}", soft_wrap=True)
     console.print(
         f"{manifest.samples} samples from {manifest.files_found} files in {manifest.seconds:.1f} s; "
         f"{len(manifest.skipped)} skipped (reasons in the manifest)"
@@ -79,3 +86,11 @@ def run(args: argparse.Namespace) -> int:
         for skipped in manifest.skipped:
             console.print(f"  skipped {skipped.item}: {skipped.reason}")
     return 0
+
+
+def _outputs(family: str) -> list[str]:
+    """The files ``prepare`` writes for a family: its real splits' ``.npz`` files and its manifest."""
+    from mamp_bench.data.specs import DATASETS
+
+    specs = [spec for _, spec in DATASETS.items() if spec.family == family and not spec.synthetic]
+    return sorted({spec.filename for spec in specs} | {spec.manifest_name for spec in specs})

@@ -224,13 +224,14 @@ def write_reproduction_tables(args: argparse.Namespace) -> None:
 
     from mamp_bench.console import echo
     from mamp_bench.results.export import write_tables
-    from mamp_bench.results.frame import results_frame
-    from mamp_bench.results.store import ResultsStore, results_root
+    from mamp_bench.results.frame import load_checked
+    from mamp_bench.results.store import results_root
+    from mamp_bench.results.verify import left_out_summary
 
-    scan = ResultsStore(args.results_dir).scan()
-    if scan.skipped:
-        echo(f"mamp-bench: {scan.describe_skipped()}")
-    for path in write_tables(results_frame(scan.records), Path(results_root(args.results_dir)), args.scale):
+    results = load_checked(args.results_dir)
+    if results.left_out:
+        echo(f"mamp-bench: {left_out_summary(results.left_out)}")
+    for path in write_tables(results.frame, Path(results_root(args.results_dir)), args.scale, results.left_out):
         print(f"wrote {path}")
 
 

@@ -21,9 +21,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument("dataset", choices=families())
     parser.add_argument("--out", required=True, help="folder to write the raw files into")
-    parser.add_argument("--clips-per-class", type=int, default=4, help="NTU: clips per action class")
-    parser.add_argument("--performances", type=int, default=6, help="PKU: performances (each seen from 3 views)")
-    parser.add_argument("--actions-per-video", type=int, default=8, help="PKU: actions in each video")
+    parser.add_argument("--clips-per-class", type=int, default=4, help="NTU: clips per action class (1-1000)")
+    parser.add_argument(
+        "--performances", type=int, default=6, help="PKU: performances, 3 views each (Phase I 1-400, II 1-338)"
+    )
+    parser.add_argument("--actions-per-video", type=int, default=8, help="PKU: actions in each video (1-60)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crlf", action="store_true", help="NTU: CRLF line endings")
     parser.add_argument("--edge-cases", action="store_true", help="include the hard cases of the real data")
@@ -35,21 +37,19 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} is not empty; choose a new folder")
-    for name in ("clips_per_class", "performances", "actions_per_video", "workers"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    # the counts are checked against their bounds by the writers, before anything is written
     if args.dataset.startswith("ntu"):
         from mamp_bench.data.synthetic.ntu_tree import write_ntu_tree
 
-        written = write_ntu_tree(
-            out, args.dataset, args.clips_per_class, args.seed, args.crlf, args.edge_cases, workers=args.workers
-        )
+        written = write_ntu_tree(out, args.dataset, args.clips_per_class, args.seed, args.crlf, args.edge_cases,
+                                 workers=args.workers, quiet=False)  # fmt: skip
         print(f"wrote {len(written)} .skeleton files under {out}")
     else:
         from mamp_bench.data.synthetic.pku_tree import write_pku_tree
 
-        written = write_pku_tree(
-            out, int(args.dataset[-1]), args.performances, args.actions_per_video, args.seed, args.edge_cases
-        )
+        written = write_pku_tree(out, int(args.dataset[-1]), args.performances, args.actions_per_video, args.seed,
+                                 args.edge_cases, quiet=False)  # fmt: skip
         print(f"wrote {len(written)} videos with labels and split files under {out}")
     return 0

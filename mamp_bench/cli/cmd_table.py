@@ -43,15 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from mamp_bench.console import echo
     from mamp_bench.errors import UserError
     from mamp_bench.fileio import atomic_write
-    from mamp_bench.results.frame import results_frame
+    from mamp_bench.results.frame import load_checked
     from mamp_bench.results.render import print_rich, render, render_comparison
-    from mamp_bench.results.store import ResultsStore
     from mamp_bench.results.tables import build_tables, compare
+    from mamp_bench.results.verify import left_out_summary
 
-    scan = ResultsStore(args.results_dir).scan()
-    if scan.skipped:
-        echo(f"mamp-bench: {scan.describe_skipped()}")
-    frame = results_frame(scan.records)
+    results = load_checked(args.results_dir)
+    if results.left_out:
+        echo(f"mamp-bench: {left_out_summary(results.left_out)}")
+    frame = results.frame
     metric = METRICS[args.metric]
     if args.compare:
         a, b = args.compare
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
                 raise UserError(f"no record of method {method!r} in the results store")
         text = render_comparison(compare(frame, args.protocol, a, b, args.scale, metric), a, b)
     else:
-        tables = build_tables(args.protocol, frame, args.scale, metric, include_reported=not args.no_reported)
+        tables = build_tables(args.protocol, frame, args.scale, metric, include_reported=not args.no_reported,
+                              left_out=results.left_out)  # fmt: skip
         if args.format == "rich" and not args.out:
             print_rich(tables)
             return 0

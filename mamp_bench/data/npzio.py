@@ -29,7 +29,7 @@ from numpy.lib import format as npy_format
 
 from mamp_bench.data.kinect import NUM_JOINTS, NUM_PERSONS
 from mamp_bench.errors import DataFormatError, UserError
-from mamp_bench.fileio import check_regular, make_temporary, storage_error
+from mamp_bench.fileio import check_regular, make_temporary, open_regular, storage_error
 
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -142,6 +142,38 @@ def open_npz_array(path: str | os.PathLike[str], key: str, mmap: bool = True) ->
     if int(np.prod(shape)) == 0:
         return np.zeros(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
+
+
+def read_small_npz(path: str | os.PathLike[str], limit: int, what: str) -> dict[str, np.ndarray]:
+    """Every array of a small ``.npz`` (a run's predictions), read into memory only after checking, from the
+    zip directory and each member's ``.npy`` header, that the file is a regular file of at most ``limit``
+    bytes, that its members' uncompressed sizes add up to at most ``limit`` (a small file whose member would
+    expand to gigabytes is refused before anything is decompressed), that each header declares no more than
+    its member holds, and that no array holds Python objects; ``DataFormatError`` with the reason otherwise."""
+    path = Path(path)
+    with open_regular(path, limit, what) as handle:
+        try:
+            archive = zipfile.ZipFile(handle)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise DataFormatError(f"{what} {path} is not a readable .npz archive ({exc})") from None
+        with archive:
+            members = archive.infolist()
+            expanded = sum(info.file_size for info in members)
+            if expanded > limit:
+                raise DataFormatError(f"{what} {path} expands to {expanded:,} bytes, more than the {limit:,} bytes "
+                                      "its format allows; not read")  # fmt: skip
+            arrays = {}
+            for info in members:
+                key = info.filename.removesuffix(".npy")
+                try:
+                    with archive.open(info) as member:
+                        shape, _, dtype, header_bytes = _array_header(member, path, key)
+                        _check_declared(path, key, shape, dtype, info.file_size - header_bytes)
+                    with archive.open(info) as member:
+                        arrays[key] = npy_format.read_array(member, allow_pickle=False)
+                except (zipfile.BadZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+                    raise DataFormatError(f"{what} {path}: array {key!r} cannot be read ({exc})") from None
+    return arrays
 
 
 @functools.lru_cache(maxsize=8)

@@ -17,7 +17,8 @@ import numpy as np
 from mamp_bench import faults
 from mamp_bench.console import progress_bar
 from mamp_bench.data.npzio import NpzStreamWriter
-from mamp_bench.data.provenance import NPZ_MEMBER, provenance_array
+from mamp_bench.data.provenance import NPZ_MEMBER, fingerprint, provenance_array
+from mamp_bench.errors import UserError
 from mamp_bench.fileio import sha256_file, write_json
 
 MAX_FRAMES = 300
@@ -79,6 +80,12 @@ class Manifest:
     def write(self, path: Path) -> None:
         write_json(path, self.to_json())
 
+    def empty_sides(self) -> list[str]:
+        """One line for each side of a split that holds no clip (no protocol can train or evaluate on it)."""
+        return [f"{entry['file']}: the {side} split is empty (0 clips): no run can {verb} on it"
+                for entry in self.splits.values() for side, verb in (("train", "train"), ("test", "evaluate"))
+                if not entry[side]]  # fmt: skip
+
 
 def parallel_map(
     fn: Callable[[A], R], items: Sequence[A], workers: int, description: str, quiet: bool = False
@@ -129,10 +136,24 @@ def pad_sample(joints: np.ndarray, single_actor: str = "zeros") -> np.ndarray:
 
 
 def one_hot(labels: Sequence[int], num_classes: int) -> np.ndarray:
-    """One-hot float64 matrix (N, num_classes), the dtype the reference writes."""
+    """One-hot float64 matrix (N, num_classes), the dtype the reference writes. Every label must be in
+    0..num_classes-1 (a negative one would silently index from the end: another class)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    outside = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(outside):
+        raise ValueError(f"label {labels[outside[0]]} of sample {outside[0]} is outside 0..{num_classes - 1}")
     out = np.zeros((len(labels), num_classes))
-    out[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)] = 1
+    out[np.arange(len(labels)), labels] = 1
     return out
+
+
+def refuse_overlap(train: set[str], test: set[str], where: str, what: str) -> None:
+    """``UserError`` naming them when items are listed on both sides of a split (they would be trained on
+    and tested on)."""
+    both = sorted(train & test)
+    if both:
+        shown = ", ".join(both[:5]) + (f" and {len(both) - 5} more" if len(both) > 5 else "")
+        raise UserError(f"{where} lists {len(both)} {what}(s) in both the training and the test list: {shown}")
 
 
 def write_split_npz(
@@ -155,7 +176,8 @@ def write_split_npz(
                     faults.point("prepare-sample")
             writer.write_array(f"y_{key}", one_hot(labels, num_classes))
         writer.write_array(NPZ_MEMBER, provenance_array(provenance or {"synthetic": False}))
-    return {"file": path.name, "train": len(train), "test": len(test), "sha256": sha256_file(path)}
+    return {"file": path.name, "train": len(train), "test": len(test), "sha256": sha256_file(path),
+            "fingerprint": fingerprint(path)}  # fmt: skip
 
 
 def default_workers() -> int:

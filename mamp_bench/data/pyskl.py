@@ -26,8 +26,8 @@ from mamp_bench.data.kinect import check_coordinates
 from mamp_bench.data.ntu.denoise import translate_sequence
 from mamp_bench.data.ntu.names import SampleName, ntu_splits
 from mamp_bench.data.ntu.prepare import NTU_VARIANTS
-from mamp_bench.data.preparation import Manifest, Timer, write_split_npz
-from mamp_bench.data.provenance import raw_provenance
+from mamp_bench.data.preparation import Manifest, Timer, refuse_overlap, write_split_npz
+from mamp_bench.data.provenance import manifest_file, raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import open_regular
 
@@ -104,7 +104,10 @@ def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, singl
         for ann in annotations:
             name = str(ann.get("frame_dir", "?")) if isinstance(ann, dict) else "?"
             try:
-                SampleName.parse(name)
+                outside = SampleName.parse(name).out_of_range(variant.key)
+                if outside:
+                    manifest.skip(name, outside)
+                    continue
                 samples[name] = _annotation_joints(ann)
             except (DataFormatError, KeyError, ValueError, TypeError) as exc:
                 manifest.skip(name, f"bad annotation: {exc}")
@@ -117,6 +120,7 @@ def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, singl
             lists = content["split"]
             if f"{key}_train" not in lists or f"{key}_val" not in lists:
                 raise UserError(f"{pkl}: split {key}_train / {key}_val missing")
+            refuse_overlap(set(lists[f"{key}_train"]), set(lists[f"{key}_val"]), f"{pkl} {key}", "sample")
             sides = {}
             for side, listed in ((True, lists[f"{key}_train"]), (False, lists[f"{key}_val"])):
                 chosen = sorted((n for n in set(listed) if n in samples), key=lambda n: split.sort_key(parsed[n], side))  # noqa: B023
@@ -130,7 +134,7 @@ def prepare_from_pyskl(variant_key: str, pkl: str | Path, out: str | Path, singl
                 manifest.provenance,
             )
     manifest.seconds = timer.seconds
-    manifest.write(out / f"{variant.prefix}_manifest.json")
+    manifest.write(out / manifest_file(variant.prefix))
     return manifest
 
 

@@ -31,6 +31,17 @@ class DatasetSpec:
     counterpart: str = ""  # the synthetic stand-in of a real set, or the real set of a synthetic one
     description: str = ""
     clips: tuple[int, int] = (0, 0)  # (train, test) clips, approximately: for cost estimates
+    #: real benchmarks: the exact official (train, test) clips a complete preparation gives (None: not known
+    #: exactly), and the raw files (videos) a complete raw tree holds (None: not known)
+    official_clips: tuple[int, int] | None = None
+    official_files: int | None = None
+
+    @property
+    def manifest_name(self) -> str:
+        """The manifest ``prepare`` writes beside the file (``NTU60_XSub.npz`` -> ``NTU60_manifest.json``)."""
+        from mamp_bench.data.provenance import manifest_file
+
+        return manifest_file(self.filename.split("_")[0])
 
     def path(self, data_root: str | Path | None = None) -> Path:
         """Where the prepared ``.npz`` is: a synthetic set's place in the cache (generated or not), or the real
@@ -69,12 +80,19 @@ _REAL = (
     ("pku2", "xsub"),
     ("pku2", "xview"),
 )
-#: (train, test) clips of the real splits, and roughly of the synthetic stand-ins of each family
+#: (train, test) clips of the real splits, and roughly of the synthetic stand-ins of each family. The NTU counts
+#: are exact (recomputed from the official statistics with the official missing-skeleton lists applied,
+#: shared/reference/datasets.md); the PKU-MMD ones are the approximate figures papers quote
 _CLIPS = {
     "ntu60-xsub": (40091, 16487), "ntu60-xview": (37646, 18932), "ntu120-xsub": (63026, 50919),
     "ntu120-xset": (54468, 59477), "pku1-xsub": (18840, 3220), "pku1-xview": (14000, 8000),
     "pku2-xsub": (5340, 1610), "pku2-xview": (4800, 2100),
 }  # fmt: skip
+#: the families whose ``_CLIPS`` are the exact official counts
+_EXACT_CLIPS = ("ntu60", "ntu120")
+#: raw files of a complete raw tree: NTU .skeleton files (56,880 / 114,480, before the missing-skeleton list),
+#: PKU-MMD videos (Phase I 1,076; Phase II 1,009 of the 26 x 13 x 3 names), shared/reference/datasets.md
+_RAW_FILES = {"ntu60": 56880, "ntu120": 114480, "pku1": 1076, "pku2": 1009}
 _SYNTHETIC_CLIPS = {"ntu60": (620, 580), "ntu120": (610, 590), "pku1": (580, 280), "pku2": (520, 260)}
 #: Synthetic stand-in of each real benchmark.
 SYNTHETIC_NAME = {
@@ -105,6 +123,8 @@ for _family, _split in _REAL:
             SYNTHETIC_NAME[_name],
             f"{_title} {_split}",
             _CLIPS[_name],
+            _CLIPS[_name] if _family in _EXACT_CLIPS else None,
+            _RAW_FILES[_family],
         ),
     )
     _synth = SYNTHETIC_NAME[_name]

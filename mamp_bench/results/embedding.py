@@ -4,7 +4,6 @@ places the points (deterministic for a fixed seed, no compiled extras to install
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,8 @@ from mamp_bench.data.specs import get_dataset
 from mamp_bench.data.transforms import test_transform
 from mamp_bench.engine.features import encode_dataset
 from mamp_bench.engine.run_folder import RunFolder
-from mamp_bench.errors import UserError
+from mamp_bench.errors import DataFormatError, UserError
+from mamp_bench.fileio import read_json
 from mamp_bench.models.loading import load_encoder
 from mamp_bench.results.drawing import panel_grid, pyplot, save
 
@@ -31,7 +31,12 @@ def finished_pretrainings(runs_dir: Path) -> list[tuple[str, str, Path]]:
         config_file = summary.parent / "config.json"
         if not run.finished or not config_file.is_file():
             continue
-        config = json.loads(config_file.read_text())
+        try:
+            config = read_json(config_file, "run configuration")
+        except DataFormatError:
+            continue  # not a run's configuration: nothing to draw
+        if not isinstance(config, dict):
+            continue
         checkpoint = summary.parent / run.summary().get("final_checkpoint", "checkpoint-last.pth")
         key = (config.get("method", "?"), config.get("dataset", "?"))
         if checkpoint.is_file() and summary.stat().st_mtime > latest.get(key, (-1.0, None))[0]:

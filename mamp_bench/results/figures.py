@@ -10,6 +10,7 @@ from mamp_bench.results.embedding import plot_embeddings
 from mamp_bench.results.frame import results_frame
 from mamp_bench.results.plots import plot_accuracy_by_epoch, plot_label_fraction, plot_pretraining_losses
 from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.verify import check_store
 
 
 @dataclass
@@ -22,7 +23,7 @@ def write_figures(runs_dir: Path, results_dir: str | Path | None, out: Path, dat
                   embedding: bool = True) -> Figures:  # fmt: skip
     """Every figure there is something to draw for, into ``out``."""
     store = ResultsStore(results_dir)
-    records = store.records()
+    records = [record for record, _ in check_store(results_dir).passed()]  # what verifies, each measurement once
     figures = Figures()
     drawn = [plot_pretraining_losses(runs_dir, out), plot_label_fraction(results_frame(records), out),
              plot_accuracy_by_epoch(store, out, records)]  # fmt: skip

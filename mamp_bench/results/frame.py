@@ -1,32 +1,57 @@
-"""The results store as a pandas DataFrame: one row per record, the columns tables need."""
+"""The results store as a pandas DataFrame: one row per verified measurement, the columns tables need."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
-from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.evidence import Evidence, clip_counts, custom_settings
 
 COLUMNS = [
-    "method", "protocol", "dataset", "family", "split", "synthetic", "scale", "fidelity", "seed", "config_hash",
-    "setting", "row", "overrides", "top1_best", "top1_final", "top1_last5", "top5_final", "best_epoch",
-    "wall_seconds", "device", "created",
+    "method", "protocol", "dataset", "family", "split", "synthetic", "data", "data_reason", "custom", "train_clips",
+    "test_clips", "scale", "fidelity", "seed", "config_hash", "setting", "row", "overrides", "top1_best",
+    "top1_final", "top1_last5", "top5_final", "best_epoch", "wall_seconds", "device", "created",
 ]  # fmt: skip
 
 
+@dataclass
+class Results:
+    """The records that verify (each measurement once) as a frame, and the record files left out with why."""
+
+    frame: pd.DataFrame
+    left_out: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def load_checked(root: str | os.PathLike[str] | None = None, data_root: str | None = None) -> Results:
+    """Every record of the store (``--results-dir`` / ``MAMP_BENCH_RESULTS`` / ``./results``) held to its evidence
+    (``results/evidence.py``): the ones that verify, each distinct measurement once, and the ones left out."""
+    from mamp_bench.results.verify import check_store
+
+    checked = check_store(root, data_root)
+    passed = checked.passed()
+    return Results(results_frame([r for r, _ in passed], [e for _, e in passed]), checked.left_out())
+
+
 def load_results(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """Every valid record of the store (``--results-dir`` / ``MAMP_BENCH_RESULTS`` / ``./results``)."""
-    return results_frame(ResultsStore(root).records())
+    """The frame of ``load_checked``."""
+    return load_checked(root).frame
 
 
-def results_frame(records: list[dict]) -> pd.DataFrame:
-    """Records as rows. ``setting``: the protocol's setting values (label fraction, transfer source),
-    which pick a table column; ``row``: what makes a table row (method, protocol, scale, the user's
-    overrides); ``synthetic``: the data was synthetic (by name or by the mark of its preparation)."""
+def results_frame(records: list[dict], evidence: Sequence[Evidence | None] | None = None) -> pd.DataFrame:
+    """Records as rows. ``setting``: the protocol's setting values (label fraction, transfer source), which pick
+    a table column; ``row``: what makes a table row (method, protocol, scale, the user's overrides); ``data``:
+    what the data is proven to be ("real", "synthetic", "unverified"; without ``evidence``, "synthetic" or
+    "unverified" by what the record says); ``custom``: the settings by which the run differs from its recipe."""
     rows = []
-    for record in records:
+    for record, found in zip(records, evidence or [None] * len(records), strict=True):
         metrics = record.get("metrics", {})
+        synthetic = bool(record.get("synthetic"))
+        data = found.data if found is not None else ("synthetic" if synthetic else "unverified")
+        train, test = clip_counts(record, found or Evidence())
         rows.append(
             {
                 "method": record["method"],
@@ -34,7 +59,12 @@ def results_frame(records: list[dict]) -> pd.DataFrame:
                 "dataset": record["dataset"],
                 "family": record.get("family"),
                 "split": record.get("split"),
-                "synthetic": bool(record.get("synthetic")),
+                "synthetic": data == "synthetic",
+                "data": data,
+                "data_reason": found.data_reason if found is not None else "",
+                "custom": custom_settings(record),
+                "train_clips": train,
+                "test_clips": test,
                 "scale": record.get("scale"),
                 "fidelity": record.get("fidelity", "clean"),
                 "seed": record["seed"],

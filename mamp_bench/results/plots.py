@@ -20,10 +20,10 @@ import pandas as pd
 from mamp_bench.config import flatten
 from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import DataFormatError
-from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.fileio import read_json
 from mamp_bench.registry import METHODS
 from mamp_bench.results.drawing import panel_grid, pyplot, save
+from mamp_bench.results.evidence import load_predictions
 from mamp_bench.results.store import ResultsStore
 
 
@@ -142,7 +142,7 @@ def epoch_curves(store: ResultsStore, records: Iterable[dict[str, Any]]) -> list
         path = store.path_for(record).with_name(entry["file"]) if entry else None
         if path is None or not path.is_file():
             continue
-        predictions = Predictions.from_bytes(path.read_bytes())
+        predictions = load_predictions(path)
         if len(predictions.top1_by_epoch) < 2:
             continue  # one evaluation (k-NN): no curve
         values = {"dataset": record["dataset"], **record.get("setting", {}), **record.get("overrides", {})}

@@ -1,9 +1,15 @@
 """Tables as text: Markdown (GitHub, with footnotes), LaTeX (booktabs, escaped, compiles), CSV (long
-form) and the terminal (rich, folded to the terminal's width, never cut)."""
+form) and the terminal (rich, folded to the terminal's width, never cut).
+
+A row's label comes from records (a method's name, a user's settings), which are input: in every format it
+is text, never structure. Markdown escapes what would open a cell, a link, a footnote, an emphasis or HTML;
+LaTeX its special characters; CSV a leading character that makes a spreadsheet evaluate a formula; control
+characters (a newline would start a new row) become spaces everywhere."""
 
 from __future__ import annotations
 
 import io
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,18 +36,42 @@ def render(tables: list[Table], fmt: str = "markdown") -> str:
     raise UserError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+_MARKDOWN_SPECIAL = re.compile(r"([\\|`\[\]<>])")
+
+
+def plain(text: str) -> str:
+    """Control characters (newlines, tabs, escapes) as spaces: one line of text."""
+    return _CONTROL.sub(" ", str(text))
+
+
+def escape_markdown(text: str) -> str:
+    """Text inside a GitHub table cell: ``|`` cannot open a cell, ``[ ]`` a link or a footnote, a backtick code,
+    ``< >`` HTML; a newline cannot start a row."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", plain(text))
+
+
+def escape_csv(value: object) -> object:
+    """A text cell that a spreadsheet would evaluate (``=HYPERLINK(...)``, ``+``, ``-``, ``@`` first) gets a
+    leading ``'``, which shows it as text; numbers are left alone."""
+    if not isinstance(value, str):
+        return value
+    value = plain(value)
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
 @dataclass(frozen=True)
 class Style:
     """How a format writes plain text, a best published number, a note marker and ±."""
 
-    text: Callable[[str], str] = lambda s: s
+    text: Callable[[str], str] = escape_markdown
     bold: Callable[[str], str] = lambda s: f"**{s}**"
     note: Callable[[int], str] = lambda n: f"[^{n}]"
     pm: str = "±"
 
 
 MARKDOWN = Style()
-RICH = Style(lambda s: s.replace("[", r"\["), lambda s: f"[bold]{s}[/bold]", lambda n: rf"\[{n}]")
+RICH = Style(lambda s: plain(s).replace("[", r"\["), lambda s: f"[bold]{s}[/bold]", lambda n: rf"\[{n}]")
 
 
 def cell_text(cell: Cell, style: Style = MARKDOWN) -> str:
@@ -66,7 +96,7 @@ def gap_text(row: Row) -> str:
 
 def grid(table: Table, style: Style = MARKDOWN) -> tuple[list[str], list[list[str]]]:
     """(headers, rows of cell texts) of a table in a style."""
-    gap = table.measured and not table.synthetic
+    gap = table.measured and table.kind == "real"
     headers = ["method", *table.column_labels] + ([GAP] if gap else [])
     body = []
     for row in table.rows:
@@ -76,9 +106,9 @@ def grid(table: Table, style: Style = MARKDOWN) -> tuple[list[str], list[list[st
     return [style.text(h) for h in headers], body
 
 
-def _comparison_rows(comparisons: list[Comparison]) -> list[list[str]]:
-    return [[c.row, c.column, str(c.n), fmt_number(c.mean_difference, "+.2f"), fmt_number(c.std_difference, ".2f"),
-             fmt_number(c.p, ".3g")] for c in comparisons]  # fmt: skip
+def _comparison_rows(comparisons: list[Comparison], style: Style = MARKDOWN) -> list[list[str]]:
+    return [[style.text(c.row), style.text(c.column), str(c.n), fmt_number(c.mean_difference, "+.2f"),
+             fmt_number(c.std_difference, ".2f"), fmt_number(c.p, ".3g")] for c in comparisons]  # fmt: skip
 
 
 def _comparison_title(table: Table) -> tuple[str, list[str]]:
@@ -96,6 +126,8 @@ def markdown(table: Table) -> str:
         title, columns = _comparison_title(table)
         rows = _comparison_rows(table.comparisons)
         text += f"\n{title}\n\n" + tabulate(rows, columns, tablefmt="github", disable_numparse=True) + "\n"
+    if table.left_out:
+        text += f"\n{escape_markdown(table.left_out_note())}\n"
     if table.sources:
         text += "\n" + "".join(f"[^{i}]: {source}\n" for i, source in enumerate(table.sources, 1))
     return text
@@ -105,7 +137,7 @@ def escape_latex(text: str) -> str:
     """Text safe in LaTeX: the ten special characters escaped, Δ and ± as math, the dash as --."""
     special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}  # fmt: skip
-    out = "".join(special.get(char, char) for char in text)
+    out = "".join(special.get(char, char) for char in plain(text))
     return out.replace("Δ", r"$\Delta$").replace("±", r"$\pm$").replace(DASH, "--")
 
 
@@ -123,6 +155,8 @@ def latex(table: Table) -> str:
             lines.append(r"\midrule")
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.left_out:
+        lines += [r"\par\footnotesize", escape_latex(table.left_out_note())]
     if table.sources:
         notes = [rf"\textsuperscript{{{i}}}~{escape_latex(s)}" for i, s in enumerate(table.sources, 1)]
         lines += [r"\par\footnotesize", " \\\\\n".join(notes)]
@@ -143,6 +177,8 @@ def print_rich(tables: list[Table], console=None) -> None:
         for row, cells in zip(table.rows, body, strict=True):
             out.add_row(*cells, style="dim" if row.kind == "reported" else None)
         console.print(out)
+        if table.left_out:
+            console.print(plain(table.left_out_note()), markup=False, overflow="fold")
         for i, source in enumerate(table.sources, 1):
             console.print(f"[{i}] {source}", markup=False, overflow="fold")
 
@@ -168,13 +204,13 @@ def long_form(tables: list[Table]) -> pd.DataFrame:
             sources = "; ".join(table.sources[n - 1] for n in row.notes)
             for i, (label, cell) in enumerate(zip(table.column_labels, row.cells, strict=True)):
                 records.append({
-                    "table": table.name, "data": "synthetic" if table.synthetic else "real", "metric": table.metric,
-                    "row": row.label, "kind": row.kind, "column": label,
+                    "table": table.name, "data": table.kind, "metric": table.metric,
+                    "row": escape_csv(row.label), "kind": row.kind, "column": label,
                     "mean": cell.mean if row.kind == "measured" else cell.reported,
                     "std": cell.std if row.kind == "measured" and cell.by_seed else None,
                     "n": len(cell.by_seed) if row.kind == "measured" else None,
                     "best_published": cell.best if row.kind == "reported" else None,
-                    "gap_vs_reported": row.gaps[i] if row.gaps else None, "sources": sources,
+                    "gap_vs_reported": row.gaps[i] if row.gaps else None, "sources": escape_csv(sources),
                 })  # fmt: skip
     return pd.DataFrame(records, columns=LONG_FORM_COLUMNS)
 

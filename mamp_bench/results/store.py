@@ -10,14 +10,16 @@ A record is identified by its configuration hash and seed, so its location follo
 content and a re-run of the same job is recognised. Reading the store counts each (configuration,
 seed) once: a file that cannot be read, whose checksum does not match (edited after it was
 written) or whose location disagrees with its content (a copy under another name) is skipped,
-and the reason is reported. Every file is written atomically (temporary file, fsync, rename), so
-two writers both land and the store stays readable.
+and the reason is reported; ``results/evidence.py`` then holds each record to what it carries. With
+``MAMP_BENCH_SIGNING_KEY`` set, every record is written with an HMAC signature. Every file is written
+atomically (temporary file, fsync, rename), so two writers both land and the store stays readable.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import os
@@ -37,25 +39,37 @@ def results_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def record_checksum(record: dict[str, Any]) -> str:
+    """The sha256 of a record without its checksum: it catches an edit that did not recompute it (a hand edit,
+    a bad merge), nothing more; ``results/evidence.py`` holds a record to what it carries."""
     body = {k: v for k, v in record.items() if k != "checksum"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(_canonical(body).encode()).hexdigest()
+
+
+def _canonical(body: dict[str, Any]) -> str:
+    return json.dumps(body, sort_keys=True, default=str)
+
+
+#: a lab's key for signing records (optional): set when writing, given to ``verify --key`` when checking
+SIGNING_ENV = "MAMP_BENCH_SIGNING_KEY"
+
+
+def signing_key() -> bytes | None:
+    """The signing key (``MAMP_BENCH_SIGNING_KEY``), or None when it is not set."""
+    value = os.environ.get(SIGNING_ENV)
+    return value.encode() if value else None
+
+
+def signature(record: dict[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 with ``key`` of a record without its checksum and signature. The record names the sha256 of
+    its predictions and log, so the signature covers them too."""
+    body = {k: v for k, v in record.items() if k not in ("checksum", "signature")}
+    return hmac.new(key, _canonical(body).encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass
 class StoreScan:
     records: list[dict[str, Any]] = field(default_factory=list)  # the valid ones, each (configuration, seed) once
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why it is not counted)
-
-    def describe_skipped(self) -> str:
-        """One line a command prints when records were left out ('' when none were)."""
-        if not self.skipped:
-            return ""
-        reasons: dict[str, int] = {}
-        for _, reason in self.skipped:
-            kind = reason.split(":")[0]
-            reasons[kind] = reasons.get(kind, 0) + 1
-        listed = "; ".join(f"{n} {kind}" for kind, n in sorted(reasons.items()))
-        return f"skipped {len(self.skipped)} record file(s) ({listed}); `mamp-bench verify` lists them"
 
 
 class ResultsStore:
@@ -86,6 +100,9 @@ class ResultsStore:
             if data is not None:
                 write_bytes(path, data)
                 record = {**record, key: {"file": path.name, "sha256": hashlib.sha256(data).hexdigest()}}
+        key = signing_key()
+        if key is not None:
+            record = {**record, "signature": signature(record, key)}
         record = {**record, "checksum": record_checksum(record)}
         write_json(self.path_for(record), record)
         return record

@@ -2,12 +2,20 @@
 
 Every protocol declares its table (its columns, or the table its rows join) and every method its
 place among the rows; this module only iterates the registries. A number never sits under a
-heading that did not produce it: measured rows on real data share a table with the published rows
-and get their gap to the method's published figure on the same dataset, split and protocol;
-measured rows on synthetic data (the stand-ins, or data prepared from ``mamp-bench synth`` output)
-get a table of their own whose caption opens by saying they are not comparable to published
-numbers. Every table names its metric; under it, each measured row's paired difference to the
-suite's reference method over the seeds both were run with.
+heading that did not produce it. The rows come from records that verify (``results/evidence.py``),
+each distinct measurement once; a table says how many records were left out, and why. Three kinds:
+
+* **real**: measured rows on data proven to be the benchmark (``data/provenance.py``), at the paper
+  scale and its recipe, beside the published rows, with their gap to the method's published figure
+  on the same dataset, split and protocol;
+* **custom**: measured rows on real but unproven data, at another scale, or with settings that differ
+  from the recipe: a table of their own, each row naming why (its settings, its scale, its clip
+  counts), never beside published numbers, never a gap;
+* **synthetic**: measured rows on synthetic data (the stand-ins, or data prepared from ``mamp-bench
+  synth`` output), in a table whose caption opens by saying they are not comparable to published ones.
+
+Every table names its metric; under it, each measured row's paired difference to the suite's
+reference method over the seeds both were run with.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +34,7 @@ from mamp_bench.errors import UserError
 from mamp_bench.evaluation.protocol import TableColumn
 from mamp_bench.registry import METHODS, PROTOCOLS
 from mamp_bench.results.reported import reported
+from mamp_bench.results.verify import left_out_summary
 
 DASH = "—"
 #: ``--metric`` choice -> record metric, and how captions name it
@@ -97,18 +107,29 @@ class Comparison:
     p: float | None
 
 
+#: the kinds of table, in the order they are shown
+KINDS = ("real", "custom", "synthetic")
+#: the scale whose recipe the published numbers used
+PUBLISHED_SCALE = "paper"
+
+
 @dataclass
 class Table:
     name: str
     metric: str
     columns: tuple[TableColumn, ...]
     rows: list[Row]
-    synthetic: bool = False
+    kind: str = "real"  # one of KINDS
     scales: tuple[str, ...] = ()
     fidelities: tuple[str, ...] = ()  # of the measured rows
     sources: list[str] = field(default_factory=list)  # footnote n is sources[n - 1]
     reference: str = ""  # the method the comparisons are against
     comparisons: list[Comparison] = field(default_factory=list)
+    left_out: list[tuple[Any, str]] = field(default_factory=list)  # (record file, why) of its protocols left out
+
+    @property
+    def synthetic(self) -> bool:
+        return self.kind == "synthetic"
 
     @property
     def measured(self) -> bool:
@@ -117,6 +138,11 @@ class Table:
     @property
     def column_labels(self) -> list[str]:
         return [f"{c.label} (synthetic)" if self.synthetic else c.label for c in self.columns]
+
+    def left_out_note(self) -> str:
+        """One sentence on the records of this table's protocols that were left out ('' when none were)."""
+        text = left_out_summary(self.left_out)
+        return text[:1].upper() + text[1:] + "." if text else ""
 
     def caption(self) -> str:
         what = f"`{self.name}` ({PROTOCOLS.get(self.name).description})"
@@ -127,6 +153,12 @@ class Table:
         if self.synthetic:
             return (f"Synthetic stand-in data: these numbers are not comparable to published ones. {what}, "
                     f"top-1 accuracy (%), {metric}. Measured: {measured}.")  # fmt: skip
+        if self.kind == "custom":
+            return (f"Custom settings or unproven data: these numbers are not comparable to published ones. {what}, "
+                    f"top-1 accuracy (%), {metric}. Each row names why it is here: its settings that differ from "
+                    f"the recipe, its scale (published numbers use the {PUBLISHED_SCALE} recipe), or data not "
+                    "proven to be the benchmark, with its training / test clips. "
+                    f"Measured: {measured}.")  # fmt: skip
         text = f"{what} on the real benchmarks, top-1 accuracy (%), {metric}. " + (
             f"Measured rows: {measured}; Δ vs reported: the mean gap to the method's published figure on the "
             "same dataset, split and protocol." if self.measured else "The results store holds no run on real "
@@ -182,6 +214,17 @@ def _variant_labels(frame: pd.DataFrame) -> dict[str, str]:
     return labels
 
 
+def table_kind(frame: pd.DataFrame) -> pd.Series:
+    """Which table each measured record goes to (``KINDS``): synthetic data; real only for data proven to
+    be the benchmark, at the published scale, with no setting that differs from the recipe; else custom."""
+    if not len(frame):
+        return pd.Series([], dtype=object)
+    published = (frame["data"] == "real") & (frame["scale"] == PUBLISHED_SCALE) & frame["custom"].apply(lambda c: not c)
+    kinds = ["synthetic" if synthetic else "real" if ok else "custom"
+             for synthetic, ok in zip(frame["synthetic"].astype(bool), published, strict=True)]  # fmt: skip
+    return pd.Series(kinds, index=frame.index)
+
+
 def build_tables(
     name: str,
     frame: pd.DataFrame,
@@ -189,39 +232,50 @@ def build_tables(
     metric: str = "top1_best",
     include_reported: bool = True,
     methods: Iterable[str] | None = None,
+    left_out: Iterable[tuple[Any, str]] = (),
 ) -> list[Table]:
-    """The table of real-data results (measured rows and the published ones), and, when there are
-    synthetic records, the table of synthetic results apart from it."""
+    """The table of real-data results (measured rows and the published ones), and, when there are such
+    records, the custom table and the synthetic one apart from it. ``left_out``: (record file, why) of the
+    records that did not verify; each table names those of its protocols."""
     protocols, _ = layout(name)
     data = frame[frame["protocol"].isin(protocols)]
     if scale:
         data = data[data["scale"] == scale]
     if methods is not None:
         data = data[data["method"].isin(list(methods))]
-    real, synthetic = data[~data["synthetic"].astype(bool)], data[data["synthetic"].astype(bool)]
+    kinds = table_kind(data)
+    mine = [(path, why) for path, why in left_out if _record_protocol(path) in (*protocols, None)]
     tables = []
-    if len(real) or include_reported:
-        tables.append(_table(name, real, metric, synthetic=False, include_reported=include_reported))
-    if len(synthetic):
-        tables.append(_table(name, synthetic, metric, synthetic=True, include_reported=False))
+    for kind in KINDS:
+        part = data[kinds == kind] if len(data) else data
+        if len(part) or (kind == "real" and include_reported):
+            tables.append(_table(name, part, metric, kind, include_reported and kind == "real"))
+    if tables:
+        tables[0].left_out = mine
     return tables
 
 
+def _record_protocol(path: Any) -> str | None:
+    """The protocol folder of a record file (``.../records/<protocol>/...``), or None when it is not in one."""
+    parts = Path(str(path)).parts
+    return parts[parts.index("records") + 1] if "records" in parts[:-1] else None
+
+
 def build_table(name: str, frame: pd.DataFrame, scale: str | None = None, metric: str = "top1_best",
-                include_reported: bool = True, synthetic: bool = False) -> Table:  # fmt: skip
-    """One of ``build_tables``: the real-data table, or the synthetic one."""
+                include_reported: bool = True, kind: str = "real") -> Table:  # fmt: skip
+    """One of ``build_tables``: the real-data table, the custom one or the synthetic one."""
     for table in build_tables(name, frame, scale, metric, include_reported):
-        if table.synthetic == synthetic:
+        if table.kind == kind:
             return table
-    return _table(name, frame.iloc[0:0], metric, synthetic=synthetic, include_reported=False)
+    return _table(name, frame.iloc[0:0], metric, kind, include_reported=False)
 
 
-def _table(name: str, data: pd.DataFrame, metric: str, synthetic: bool, include_reported: bool) -> Table:
+def _table(name: str, data: pd.DataFrame, metric: str, kind: str, include_reported: bool) -> Table:
     protocols, columns = layout(name)
-    table = Table(name, metric, columns, [], synthetic, tuple(sorted(set(data["scale"].dropna()))),
+    table = Table(name, metric, columns, [], kind, tuple(sorted(set(data["scale"].dropna()))),
                   tuple(sorted(set(data["fidelity"].dropna()))))  # fmt: skip
-    table.rows = _measured_rows(name, data, metric, columns, protocols, table.scales, synthetic)
-    if synthetic:  # only the stand-ins that were run: the other columns would be all dashes
+    table.rows = _measured_rows(name, data, metric, columns, protocols, table.scales, kind)
+    if kind != "real":  # only the columns that were run: the others would be all dashes
         run = [i for i in range(len(columns)) if any(row.cells[i].by_seed for row in table.rows)]
         table.columns = tuple(columns[i] for i in run)
         for row in table.rows:
@@ -233,7 +287,7 @@ def _table(name: str, data: pd.DataFrame, metric: str, synthetic: bool, include_
     return table
 
 
-def _measured_rows(name, data, metric, columns, protocols, scales, synthetic) -> list[Row]:
+def _measured_rows(name, data, metric, columns, protocols, scales, kind) -> list[Row]:
     variants = _variant_labels(data) if len(data) else {}
     keys = ["method", "protocol", "scale", "row"]  # fidelity is in the row when it is not the recipe's
     order = lambda item: (protocols.index(item[0][1]), method_rank(item[0][0]), item[0][3])  # noqa: E731
@@ -241,8 +295,11 @@ def _measured_rows(name, data, metric, columns, protocols, scales, synthetic) ->
     rows = []
     for (method, proto, row_scale, row_key), group in groups:
         label = method if proto == name else f"{method} ({proto})"
-        label += f" ({variants[row_key]})" if variants.get(row_key) else ""
-        label += f" [{row_scale}]" if len(scales) > 1 else ""
+        if kind == "custom":
+            label += f" ({_why_custom(group)})"
+        else:
+            label += f" ({variants[row_key]})" if variants.get(row_key) else ""
+            label += f" [{row_scale}]" if len(scales) > 1 else ""
         fidelities = set(group["fidelity"])
         label += f" [fidelity {'/'.join(sorted(fidelities))}]" if len(set(data["fidelity"])) > 1 else ""
         cells = []
@@ -252,12 +309,33 @@ def _measured_rows(name, data, metric, columns, protocols, scales, synthetic) ->
             cells.append(Cell({int(seed): float(value) for seed, value in pairs}))
         row = Row(label, "measured", cells, method, proto, dict(group["overrides"].iloc[0]))
         counterpart = METHODS.get(method).reported_as if method in METHODS else None
-        if counterpart and not synthetic and proto == name:
+        if counterpart and kind == "real" and proto == name:
             rep = _reported_cells(counterpart, columns)
             row.gaps = [None if c.mean is None or r.reported is None else c.mean - r.reported
                         for c, r in zip(cells, rep, strict=True)]  # fmt: skip
         rows.append(row)
     return rows
+
+
+def _why_custom(group: pd.DataFrame) -> str:
+    """Why a row is not beside published numbers: its settings, its scale, its unproven data with its clips."""
+    first = group.iloc[0]
+    parts = [", ".join(f"{k}={v}" for k, v in first["custom"].items())] if first["custom"] else []
+    if first["scale"] != PUBLISHED_SCALE:
+        parts.append(f"{first['scale']} scale")
+    if (group["data"] != "real").any():
+        parts.append("data not proven to be the benchmark")
+    clips = sorted(
+        {
+            f"{_count(t)} train / {_count(c)} test clips"
+            for t, c in zip(group["train_clips"], group["test_clips"], strict=True)
+        }
+    )
+    return "; ".join(parts + clips[:2])  # fmt: skip
+
+
+def _count(value: Any) -> str:
+    return "?" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{int(value):,}"
 
 
 def _reported_cells(method: str, columns: tuple[TableColumn, ...]) -> list[Cell]:
@@ -344,15 +422,16 @@ def compare(frame: pd.DataFrame, name: str, a: str, b: str, scale: str | None = 
     if scale:
         data = data[data["scale"] == scale]
     out = []
-    for synthetic in (False, True):
-        part = data[data["synthetic"].astype(bool) == synthetic]
+    kinds = table_kind(data)
+    for kind in KINDS:
+        part = data[kinds == kind] if len(data) else data
         for column in columns:
             sub = part[_column_mask(part, column)]
             left = sub[sub["method"] == a].groupby("seed")[metric].mean()
             right = sub[sub["method"] == b].groupby("seed")[metric].mean()
             seeds = sorted(set(left.index) & set(right.index))
             if seeds:
-                label = f"{column.label} (synthetic)" if synthetic else column.label
+                label = column.label if kind == "real" else f"{column.label} ({kind})"
                 out.append(paired(f"{a} - {b}", label, [left[s] for s in seeds], [right[s] for s in seeds]))
     return out
 

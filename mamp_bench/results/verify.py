@@ -1,82 +1,75 @@
-"""Checking the claims of a results store: every record is re-hashed, its accuracies recomputed from
-its saved per-clip predictions, and the checkpoint it names re-hashed where it is on this machine."""
+"""Checking the claims of a results store: every record held to what it carries and, where given, to the
+data (``results/evidence.py``); records that are unreadable, edited, misplaced or duplicated; copies."""
 
 from __future__ import annotations
 
-import hashlib
-import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamp_bench.evaluation.metrics import Predictions
-from mamp_bench.fileio import sha256_file
+from mamp_bench.results.evidence import Evidence, check_measurements, check_record
 from mamp_bench.results.store import ResultsStore
 
 
 @dataclass
 class Verification:
-    records: int = 0  # records checked
-    problems: list[str] = field(default_factory=list)  # mismatches: a claim that does not hold
+    records: int = 0  # record files checked
+    problems: list[str] = field(default_factory=list)  # mismatches: a record whose own content does not verify
     notes: list[str] = field(default_factory=list)  # what could not be checked here, and why
 
 
-def verify_store(root: str | Path | None = None) -> Verification:
+@dataclass
+class CheckedStore:
+    """The valid records of a store with their evidence, and the files that are not records."""
+
+    checked: list[tuple[dict[str, Any], Path, Evidence]]
+    skipped: list[tuple[Path, str]]
+    repeats: dict[Path, str]  # records that repeat an earlier seed's measurement (counted once)
+
+    def passed(self) -> list[tuple[dict[str, Any], Evidence]]:
+        """The records that verify, each distinct measurement once."""
+        return [(r, e) for r, p, e in self.checked if e.ok and p not in self.repeats]
+
+    def left_out(self) -> list[tuple[Path, str]]:
+        """(file, first reason) of every record file left out of the tables for a problem."""
+        return list(self.skipped) + [(p, e.problems[0]) for _, p, e in self.checked if not e.ok]
+
+
+def check_store(root: str | Path | None = None, data_root: str | None = None, key: bytes | None = None,
+                checkpoints: bool = False) -> CheckedStore:  # fmt: skip
+    """Every record of a store checked (``check_record``) and compared with the others (``check_measurements``)."""
     store = ResultsStore(root)
     scan = store.scan()
-    result = Verification(records=len(scan.records) + len(scan.skipped))
-    result.problems += [f"{path}: {reason}" for path, reason in scan.skipped]
+    checked = []
     for record in scan.records:
-        problems, notes = verify_record(store, record)
-        result.problems += problems
-        result.notes += notes
+        path = store.path_for(record)
+        checked.append((record, path, check_record(record, path, data_root, key, checkpoints)))
+    return CheckedStore(checked, scan.skipped, check_measurements(checked))
+
+
+def verify_store(
+    root: str | Path | None = None, data_root: str | None = None, key: bytes | None = None
+) -> Verification:
+    found = check_store(root, data_root, key, checkpoints=True)
+    result = Verification(records=len(found.checked) + len(found.skipped))
+    result.problems += [f"{path}: {reason}" for path, reason in found.skipped]
+    for _, path, evidence in found.checked:
+        result.problems += [f"{path}: {problem}" for problem in evidence.problems]
+        result.notes += [f"{path}: {note}" for note in evidence.notes]
+        if evidence.ok and evidence.data == "unverified":
+            result.notes.append(f"{path}: real data unverified: {evidence.data_reason}")
+    result.notes += [f"{path}: {note}" for path, note in found.repeats.items()]
     return result
 
 
-def verify_record(store: ResultsStore, record: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """(mismatches, notes) of one valid record."""
-    path = store.path_for(record)
-    entry = record.get("predictions")
-    if not entry:
-        return [f"{path}: no saved predictions: its accuracies cannot be recomputed"], []
-    data_path = path.with_name(entry["file"])
-    if not data_path.is_file():
-        return [f"{path}: its predictions file {data_path.name} is missing"], []
-    data = data_path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-        return [f"{path}: {data_path.name} is not the file the record was written with (sha256 differs)"], []
-    problems = [f"{path}: {message}" for message in _metric_mismatches(record["metrics"], Predictions.from_bytes(data))]
-    log = record.get("log")
-    if log and not (
-        path.with_name(log["file"]).is_file() and sha256_file(path.with_name(log["file"])) == log["sha256"]
-    ):
-        problems.append(f"{path}: its per-epoch log {log['file']} is missing or not the file it was written with")
-    notes: list[str] = []
-    checkpoint, digest = record.get("encoder", {}).get("checkpoint"), record.get("encoder", {}).get("checkpoint_sha256")
-    if checkpoint and digest:
-        if not Path(checkpoint).is_file():
-            notes.append(f"{path}: checkpoint {checkpoint} is not on this machine (not checked)")
-        elif sha256_file(checkpoint) != digest:
-            problems.append(f"{path}: checkpoint {checkpoint} has changed since the run (sha256 differs)")
-    return problems, notes
-
-
-def _metric_mismatches(stated: dict[str, Any], predictions: Predictions) -> list[str]:
-    out = []
-    for key, value in predictions.metrics().items():
-        claim = stated.get(key)
-        if not _same(claim, value):
-            out.append(f"{key} is {_short(claim)} but its predictions give {_short(value)}")
-    return out
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
-    return a == b
-
-
-def _short(value: Any) -> str:
-    return f"[{len(value)} values]" if isinstance(value, list) else repr(value)
+def left_out_summary(left_out: list[tuple[Path, str]]) -> str:
+    """One sentence on record files left out of the tables, counted by kind of reason ('' when none were)."""
+    if not left_out:
+        return ""
+    kinds: dict[str, int] = {}
+    for _, reason in left_out:
+        kind = re.sub(r"\S+\.json|\S*/\S*|(?<![\w.])[-+]?\d[\d.e+-]*", "#", reason.split(": ", 1)[0].split(" (")[0])
+        kinds[kind] = kinds.get(kind, 0) + 1
+    listed = "; ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    return f"left out {len(left_out)} record file(s) that do not verify ({listed}); `mamp-bench verify` lists them"

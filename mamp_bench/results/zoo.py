@@ -16,21 +16,21 @@ sha256 of its original, so the records of runs on the original count).
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamp_bench.checkpoints import checkpoint_format, load_checkpoint, suite_state
+from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES, checkpoint_format, load_checkpoint, suite_state
 from mamp_bench.engine.distributed import git_state
 from mamp_bench.engine.run_folder import RunFolder
-from mamp_bench.errors import UserError
-from mamp_bench.fileio import sha256_file, write_bytes, write_json
+from mamp_bench.errors import DataFormatError, UserError
+from mamp_bench.fileio import read_json, read_regular, refuse_overwriting_inputs, sha256_file, write_bytes, write_json
 from mamp_bench.methods.checkpoints import checkpoint_method
 from mamp_bench.registry import METHODS
 from mamp_bench.results.reported import reported
 from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.verify import check_store
 from mamp_bench.settings import runs_dir
 from mamp_bench.version import __version__
 
@@ -77,7 +77,7 @@ def official_entries() -> list[ZooEntry]:
 def evaluations(store: ResultsStore, sha256: str) -> list[dict[str, Any]]:
     """The records of the store that evaluated the checkpoint with this sha256."""
     found = []
-    for record in store.records():
+    for record, _ in check_store(store.root).passed():  # what verifies, each measurement once
         if record.get("encoder", {}).get("checkpoint_sha256") != sha256:
             continue
         # the evaluation's own settings (a fraction, k): the pretraining's are the checkpoint's, listed once
@@ -99,7 +99,13 @@ def run_entries(runs: Path, store: ResultsStore) -> list[ZooEntry]:
         config_file = summary.parent / "config.json"
         if not run.finished or not config_file.is_file():
             continue
-        config, final = json.loads(config_file.read_text()), run.summary().get("final_checkpoint", "")
+        try:
+            config = read_json(config_file, "run configuration")
+        except DataFormatError:
+            continue  # not a run's configuration: nothing to list
+        if not isinstance(config, dict):
+            continue
+        final = run.summary().get("final_checkpoint", "")
         epochs = run.summary().get("epochs")
         recorded = {r["epoch"]: r.get("checkpoint_sha256") for r in run.log_records()}
         sha = recorded.get((epochs or 0) - 1)
@@ -114,9 +120,9 @@ def export_entries(folder: Path, store: ResultsStore) -> list[ZooEntry]:
     entries = []
     for meta_file in sorted(folder.glob("*.json")):
         try:
-            meta = json.loads(meta_file.read_text())
+            meta = read_json(meta_file, "zoo metafile")
             sha, metadata = meta["sha256"], meta["Metadata"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (DataFormatError, KeyError, TypeError):
             continue  # not a metafile of this zoo
         weights = folder / meta.get("Weights", "")
         entries.append(ZooEntry("export", meta.get("Name", meta_file.stem), meta.get("Method", "?"),
@@ -188,9 +194,11 @@ def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, d
     path, sha = resolve_source(source)
     info = describe_checkpoint(path, dataset)
     stem = f"{info.method}_{info.epochs if info.epochs is not None else 'unknown-'}e_{info.dataset}-{sha[:8]}"
-    weights = zoo / f"{stem}.pth"
-    if not (weights.is_file() and sha256_file(weights) == sha):
-        write_bytes(weights, path.read_bytes())
+    weights, metafile = zoo / f"{stem}.pth", zoo / f"{stem}.json"
+    refuse_overwriting_inputs({"the metafile": metafile}, {"the checkpoint": path})
+    if not (weights.is_file() and sha256_file(weights, MAX_CHECKPOINT_BYTES, "checkpoint") == sha):
+        refuse_overwriting_inputs({"the exported checkpoint": weights}, {"the checkpoint": path})
+        write_bytes(weights, read_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint"))
     commit, dirty = git_state()
     results = [{"Task": r["protocol"], "Dataset": r["dataset"], "Setting": r["setting"], "Seed": r["seed"],
                 "Metrics": {"Top 1 Accuracy (best epoch)": r["top1"], "Top 1 Accuracy (final epoch)": r["top1_final"]},
@@ -211,5 +219,5 @@ def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, d
             "git_dirty": dirty,
         },  # fmt: skip
     }
-    write_json(zoo / f"{stem}.json", meta)
-    return zoo / f"{stem}.json"
+    write_json(metafile, meta)
+    return metafile

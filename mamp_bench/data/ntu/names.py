@@ -20,6 +20,13 @@ NTU120_XSUB_TRAIN = NTU60_XSUB_TRAIN + (
 )  # fmt: skip
 #: NTU-60 cross-view: cameras 2 and 3 train, camera 1 tests.
 NTU60_XVIEW_TRAIN = (2, 3)
+#: The range of each field of a sample name (shared/reference/datasets.md): NTU-60 is setups 1-17, performers
+#: 1-40 and actions 1-60; NTU-120 adds setups 18-32, performers 41-106 and actions 61-120. Cameras 1-3 and
+#: replications 1-2 in both. A name outside is not a sample of the dataset: its label would be another class.
+NTU_RANGES = {
+    "ntu60": {"setup": (1, 17), "camera": (1, 3), "subject": (1, 40), "replication": (1, 2), "action": (1, 60)},
+    "ntu120": {"setup": (1, 32), "camera": (1, 3), "subject": (1, 106), "replication": (1, 2), "action": (1, 120)},
+}
 
 
 @dataclass(frozen=True, order=True)
@@ -49,6 +56,15 @@ class SampleName:
     def label(self) -> int:
         """0-based class index."""
         return self.action - 1
+
+    def out_of_range(self, variant: str) -> str | None:
+        """Why this name cannot be a sample of ``variant`` ("ntu60" or "ntu120"): the first field outside
+        its range (``NTU_RANGES``), or None when every field is in range."""
+        for key, (low, high) in NTU_RANGES[variant].items():
+            value = getattr(self, key)
+            if not low <= value <= high:
+                return f"{key} {value} is outside {low}..{high} of {variant}"
+        return None
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from mamp_bench.data.ntu.denoise import skeleton_to_joints
-from mamp_bench.data.ntu.names import SampleName, ntu_splits, read_missing_list
+from mamp_bench.data.ntu.names import NTU_RANGES, SampleName, ntu_splits, read_missing_list
 from mamp_bench.data.ntu.reader import read_ntu_skeleton
 from mamp_bench.data.preparation import MAX_FRAMES, Manifest, Timer, parallel_map, write_split_npz
-from mamp_bench.data.provenance import raw_provenance
+from mamp_bench.data.provenance import manifest_file, raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
 
 
@@ -33,13 +33,12 @@ class NtuVariant:
     key: str  # "ntu60" or "ntu120"
     prefix: str  # output file prefix
     num_classes: int
-    max_setup: int
     single_actor: str  # reference default for one-actor samples
 
 
 NTU_VARIANTS = {
-    "ntu60": NtuVariant("ntu60", "NTU60", 60, 17, "zeros"),
-    "ntu120": NtuVariant("ntu120", "NTU120", 120, 32, "duplicate"),
+    "ntu60": NtuVariant("ntu60", "NTU60", 60, "zeros"),
+    "ntu120": NtuVariant("ntu120", "NTU120", 120, "duplicate"),
 }
 
 
@@ -77,8 +76,16 @@ def find_skeleton_files(raw: Path, variant: NtuVariant, manifest: Manifest, miss
         except DataFormatError:
             manifest.skip(str(path.relative_to(raw)), "file name does not match SsssCcccPpppRrrrAaaa")
             continue
-        if sample.setup > variant.max_setup or sample.action > variant.num_classes:
-            manifest.ignore(f"not part of {variant.key}")
+        outside = sample.out_of_range("ntu120")
+        if outside:  # not a sample of either NTU: skipped with the reason, never prepared as another class
+            manifest.skip(str(path.relative_to(raw)), outside)
+            continue
+        if sample.setup > NTU_RANGES[variant.key]["setup"][1] or sample.action > variant.num_classes:
+            manifest.ignore(f"not part of {variant.key}")  # an NTU-120 sample in an NTU-60 preparation
+            continue
+        outside = sample.out_of_range(variant.key)
+        if outside:
+            manifest.skip(str(path.relative_to(raw)), outside)
             continue
         if stem in chosen:
             manifest.skip(str(path.relative_to(raw)), f"duplicate sample, {chosen[stem].relative_to(raw)} is used")
@@ -145,5 +152,5 @@ def prepare_ntu(
             )
             manifest.splits[split.name] = entry
     manifest.seconds = timer.seconds
-    manifest.write(out / f"{variant.prefix}_manifest.json")
+    manifest.write(out / manifest_file(variant.prefix))
     return manifest

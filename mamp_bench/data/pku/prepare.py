@@ -37,8 +37,15 @@ from mamp_bench.data.pku.reader import (
     read_pku_skeleton,
     read_pku_split,
 )
-from mamp_bench.data.preparation import MAX_FRAMES, Manifest, Timer, parallel_map, write_split_npz
-from mamp_bench.data.provenance import raw_provenance
+from mamp_bench.data.preparation import (
+    MAX_FRAMES,
+    Manifest,
+    Timer,
+    parallel_map,
+    refuse_overlap,
+    write_split_npz,
+)
+from mamp_bench.data.provenance import manifest_file, raw_provenance
 from mamp_bench.errors import DataFormatError, UserError
 
 SKELETON_DIRS = ("skeleton", "Skeleton", "PKU_Skeleton_Renew", "skeletons")
@@ -179,6 +186,8 @@ def prepare_pku(
         splits = {name: read_pku_split(_find_split(raw, files)) for name, files in SPLIT_FILES[phase].items()}
     except DataFormatError as exc:
         raise UserError(str(exc)) from None
+    for name, (train_list, test_list) in splits.items():
+        refuse_overlap(set(train_list), set(test_list), f"the {name} split file of {raw}", "video")
     manifest = Manifest(phase, str(raw), {"slice": slicing}, provenance=raw_provenance(raw))
     with Timer() as timer:
         by_video = _read_videos(phase, skeleton_dir, label_dir, manifest, workers, slicing == "inclusive", quiet)
@@ -196,5 +205,5 @@ def prepare_pku(
                 manifest,
             )
     manifest.seconds = timer.seconds
-    manifest.write(out / f"{PREFIX[phase]}_manifest.json")
+    manifest.write(out / manifest_file(PREFIX[phase]))
     return manifest

@@ -29,7 +29,7 @@ from mamp_bench.data.preparation import default_workers
 from mamp_bench.data.synthetic.ntu_tree import write_ntu_tree
 from mamp_bench.data.synthetic.pku_tree import write_pku_tree
 from mamp_bench.data.synthetic.scene import Difficulty
-from mamp_bench.fileio import make_temporary
+from mamp_bench.fileio import make_temporary, open_own_file
 from mamp_bench.settings import cache_dir
 
 #: Bump when the generator changes what it writes, so stale caches are rebuilt.
@@ -79,7 +79,7 @@ def synthetic_file(family: str, filename: str, root: Path | None = None) -> Path
         return target
     base = target.parent.parent
     base.mkdir(parents=True, exist_ok=True)
-    with open(base / f"{recipe.key}.lock", "w") as lock:
+    with open_own_file(base / f"{recipe.key}.lock", "the synthetic data's lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not target.is_file():

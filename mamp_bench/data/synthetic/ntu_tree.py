@@ -22,6 +22,7 @@ from mamp_bench.data.preparation import parallel_map
 from mamp_bench.data.provenance import mark_synthetic
 from mamp_bench.data.synthetic.motion import Body, ClassProgram, class_programs
 from mamp_bench.data.synthetic.scene import Difficulty, matrix_to_quaternion, ntu_camera, render_clip
+from mamp_bench.errors import UserError
 
 #: Joints the Kinect reports without an orientation (leaves of its tree).
 _LEAVES = (3, 15, 19, 21, 22, 23, 24)
@@ -133,6 +134,11 @@ def ntu_class_programs(variant: str) -> tuple[ClassProgram, ...]:
     return tuple(class_programs(keys, interaction))
 
 
+#: The most clips per class a synthetic tree holds: the real NTU sets have about 950 (56,880 files over 60
+#: classes, 114,480 over 120); beyond this the names of a class run out and the generator would search forever.
+MAX_CLIPS_PER_CLASS = 1000
+
+
 def write_ntu_tree(
     root: str | Path,
     variant: str = "ntu60",
@@ -142,8 +148,13 @@ def write_ntu_tree(
     edge_cases: bool = False,
     difficulty: Difficulty | None = None,
     workers: int = 1,
+    quiet: bool = True,
 ) -> list[FileTruth]:
-    """Write a raw NTU tree under ``root``; returns one FileTruth per file, in writing order."""
+    """Write a raw NTU tree under ``root``; returns one FileTruth per file, in writing order (with a progress
+    bar unless ``quiet``)."""
+    if not 1 <= clips_per_class <= MAX_CLIPS_PER_CLASS:
+        raise UserError(f"--clips-per-class must be in [1, {MAX_CLIPS_PER_CLASS}] (the real sets have about 950 a "
+                        f"class), got {clips_per_class}")  # fmt: skip
     root = Path(root)
     difficulty = difficulty or Difficulty()
     rng = np.random.default_rng(seed)
@@ -151,7 +162,7 @@ def write_ntu_tree(
     names = _plan_names(variant, clips_per_class, rng)
     cases = _assign_edge_cases(names, programs) if edge_cases else {}
     jobs = [(root, variant, name, index, seed, crlf, cases.get(index), difficulty) for index, name in enumerate(names)]
-    truths = sorted(parallel_map(_write_job, jobs, workers, "writing synthetic NTU", quiet=True), key=lambda t: t.index)
+    truths = sorted(parallel_map(_write_job, jobs, workers, "writing synthetic NTU", quiet), key=lambda t: t.index)
     mark_synthetic(root, "mamp-bench synth", family=variant, seed=seed)
     missing = [t.name for t in truths if t.edge_case == "all_empty"]
     (root / "samples_with_missing_skeletons.txt").write_text(

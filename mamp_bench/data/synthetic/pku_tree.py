@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mamp_bench.console import progress_bar
 from mamp_bench.data.pku.reader import PKU_NUM_CLASSES
 from mamp_bench.data.provenance import mark_synthetic
 from mamp_bench.data.synthetic.motion import Body, ClassProgram, variant_of
 from mamp_bench.data.synthetic.ntu_tree import ntu_class_programs
 from mamp_bench.data.synthetic.scene import Camera, Difficulty, render_clip
+from mamp_bench.errors import UserError
 
 #: PKU action id -> NTU action id with the same name (29 "put something inside pocket" has none:
 #: it plays NTU 25 "reach into pocket" backwards).
@@ -71,8 +73,11 @@ def write_pku_tree(
     seed: int = 0,
     edge_cases: bool = False,
     difficulty: Difficulty | None = None,
+    quiet: bool = True,
 ) -> list[VideoTruth]:
-    """Write ``root/skeleton``, ``root/label`` and the split files; returns one truth per video."""
+    """Write ``root/skeleton``, ``root/label`` and the split files; returns one truth per video (with a progress
+    bar unless ``quiet``)."""
+    check_counts(phase, performances, actions_per_video)
     root = Path(root)
     difficulty = difficulty or Difficulty(idle=0)
     programs = pku_class_programs()
@@ -82,41 +87,69 @@ def write_pku_tree(
     mark_synthetic(root, "mamp-bench synth", family=f"pku{phase}", seed=seed)
     truths: list[VideoTruth] = []
     cursor = 0
-    for index, (stem, subject) in enumerate(_stems(phase, performances)):
-        rng = np.random.default_rng([seed, phase, index])
-        actions = [classes[(cursor + k) % len(classes)] for k in range(actions_per_video)]
-        cursor += actions_per_video
-        rng.shuffle(actions)
-        height, distance = rng.uniform(0.8, 1.3), rng.uniform(2.4, 3.4)
-        body = Body.for_subject(subject, f"pku{phase}")
-        partner = Body.for_subject(subject + 500, f"pku{phase}")
-        clip_seeds = rng.integers(0, 2**31, size=len(actions))
-        gaps = rng.integers(15, 50, size=len(actions) + 1)
-        confidences = rng.integers(1, 3, size=len(actions))
-        for view, yaw in VIEWS.items():
-            camera = Camera(yaw, distance, height, 0.12)
-            truth = VideoTruth(f"{stem}-{view}", subject, view)
-            pieces = [np.zeros((0, 2, 25, 3))]
-            for action, clip_seed, gap, confidence in zip(actions, clip_seeds, gaps, confidences, strict=False):
-                program = programs[action]
-                clip_rng = np.random.default_rng(int(clip_seed))  # the same performance in every view
-                clip = render_clip(program, [body, partner][: len(program.actors)], camera, 0.3, clip_rng, difficulty)
-                persons = np.zeros((clip.joints.shape[1], 2, 25, 3))
-                persons[:, : clip.joints.shape[0]] = clip.joints.transpose(1, 0, 2, 3)
-                pieces.append(_gap(pieces[-1], persons, int(gap)))
-                start = sum(len(p) for p in pieces) + 1
-                pieces.append(persons)
-                truth.rows.append((action, start, start + len(persons) - 1, int(confidence)))
-            pieces.append(_gap(pieces[-1], None, int(gaps[-1])))
-            video = np.concatenate(pieces).reshape(-1, 150)
-            truth.frames = len(video)
-            truths.append(truth)
-            (root / "skeleton" / f"{truth.stem}.txt").write_bytes(format_pku_video(video))
-            _write_labels(root / "label" / f"{truth.stem}.txt", truth.rows)
+    progress = progress_bar(not quiet, status=False)
+    with progress:
+        task = progress.add_task(f"writing synthetic PKU-MMD Phase {phase}", total=performances * len(VIEWS))
+        for index, (stem, subject) in enumerate(_stems(phase, performances)):
+            cursor = _write_performance(root, phase, index, stem, subject, seed, classes, cursor, actions_per_video,
+                                        programs, difficulty, truths)  # fmt: skip
+            progress.advance(task, len(VIEWS))
     if edge_cases:
         _inject_edge_cases(root, truths)
     _write_splits(root, phase, truths)
     return truths
+
+
+#: Bounds of a synthetic PKU-MMD tree: Phase I has 363 performances (0002-0364; 1,076 videos) and we allow 400;
+#: Phase II's names A01-A26 x N01-N13 give 338 performances (more would reuse names and overwrite videos). A real
+#: video holds about 20 actions (21.5k over 1,076 videos); 60.
+MAX_PERFORMANCES = {1: 400, 2: 338}
+MAX_ACTIONS_PER_VIDEO = 60
+
+
+def check_counts(phase: int, performances: int, actions_per_video: int) -> None:
+    """``UserError`` unless the counts are within the bounds above."""
+    if not 1 <= performances <= MAX_PERFORMANCES[phase]:
+        raise UserError(f"--performances must be in [1, {MAX_PERFORMANCES[phase]}] for Phase {phase}, got "
+                        f"{performances}")  # fmt: skip
+    if not 1 <= actions_per_video <= MAX_ACTIONS_PER_VIDEO:
+        raise UserError(f"--actions-per-video must be in [1, {MAX_ACTIONS_PER_VIDEO}], got {actions_per_video}")
+
+
+def _write_performance(root, phase, index, stem, subject, seed, classes, cursor, actions_per_video, programs,
+                       difficulty, truths) -> int:  # fmt: skip
+    """The three views of one performance (videos and label files); the next class cursor."""
+    rng = np.random.default_rng([seed, phase, index])
+    actions = [classes[(cursor + k) % len(classes)] for k in range(actions_per_video)]
+    cursor += actions_per_video
+    rng.shuffle(actions)
+    height, distance = rng.uniform(0.8, 1.3), rng.uniform(2.4, 3.4)
+    body = Body.for_subject(subject, f"pku{phase}")
+    partner = Body.for_subject(subject + 500, f"pku{phase}")
+    clip_seeds = rng.integers(0, 2**31, size=len(actions))
+    gaps = rng.integers(15, 50, size=len(actions) + 1)
+    confidences = rng.integers(1, 3, size=len(actions))
+    for view, yaw in VIEWS.items():
+        camera = Camera(yaw, distance, height, 0.12)
+        truth = VideoTruth(f"{stem}-{view}", subject, view)
+        pieces = [np.zeros((0, 2, 25, 3))]
+        for action, clip_seed, gap, confidence in zip(actions, clip_seeds, gaps, confidences, strict=False):
+            program = programs[action]
+            clip_rng = np.random.default_rng(int(clip_seed))  # the same performance in every view
+            clip = render_clip(program, [body, partner][: len(program.actors)], camera, 0.3, clip_rng, difficulty)
+            persons = np.zeros((clip.joints.shape[1], 2, 25, 3))
+            persons[:, : clip.joints.shape[0]] = clip.joints.transpose(1, 0, 2, 3)
+            pieces.append(_gap(pieces[-1], persons, int(gap)))
+            start = sum(len(p) for p in pieces) + 1
+            pieces.append(persons)
+            truth.rows.append((action, start, start + len(persons) - 1, int(confidence)))
+        pieces.append(_gap(pieces[-1], None, int(gaps[-1])))
+        video = np.concatenate(pieces).reshape(-1, 150)
+        truth.frames = len(video)
+        truths.append(truth)
+        (root / "skeleton" / f"{truth.stem}.txt").write_bytes(format_pku_video(video))
+        _write_labels(root / "label" / f"{truth.stem}.txt", truth.rows)
+    return cursor
 
 
 def _gap(previous: np.ndarray, following: np.ndarray | None, frames: int) -> np.ndarray:
