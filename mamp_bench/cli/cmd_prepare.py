@@ -16,7 +16,8 @@ def register(subparsers) -> None:
         description=(
             "Read raw skeleton files and write the reference .npz files (NTU60_XSub.npz, NTU60_XView.npz, "
             "NTU120_XSub.npz, NTU120_XSet.npz, PKUv1_XSub.npz, ...) plus a manifest JSON with sample counts, "
-            "skipped files with their reasons and checksums."
+            "skipped files with their reasons and checksums. With --chain gcn: the ST-GCN family's 50-frame "
+            "clips instead (NTU60_XSub_frame50.npz, ...)."
         ),
     )
     parser.add_argument("dataset", choices=families())
@@ -39,6 +40,13 @@ def register(subparsers) -> None:
         default="reference",
         help="PKU: clip frames [start+1, end] as MAMP does (reference) or [start, end] (inclusive), 1-based",
     )
+    parser.add_argument(
+        "--chain",
+        choices=("mamp", "gcn"),
+        default="mamp",
+        help="mamp: MAMP's 300-frame .npz files (default); gcn: the ST-GCN contrastive family's 50-frame clips "
+        "(SkeletonCLR, CrosSCLR, AimCLR: per-frame centring and rotation, resize to 50 frames; ntu60, ntu120, pku1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -51,7 +59,13 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     ensure_writable(args.out, "output folder")  # before reading any file, not after
-    if args.dataset.startswith("ntu"):
+    if args.chain == "gcn":
+        if args.pyskl:
+            raise UserError("--pyskl is for the MAMP chain; the GCN chain reads the raw files (--raw)")
+        from mamp_bench.data.gcn.prepare import prepare_gcn
+
+        manifest = prepare_gcn(args.dataset, args.raw, args.out, args.workers, args.missing_list, args.quiet)
+    elif args.dataset.startswith("ntu"):
         if args.pyskl:
             from mamp_bench.data.pyskl import prepare_from_pyskl
 
