@@ -101,9 +101,9 @@ class AimCLR(SkeletonCLR):
             seeds = random_seeds(len(x)) if seeds is None else seeds
             draws = [draw_extreme(seeds, 0, tuple(x.shape), x.device),
                      *(draw_normal(seeds, view, x.shape[2], x.device) for view in (1, 2))]  # fmt: skip
-        stream = STREAMS[self.config.stream]
-        extreme = extreme_view(x, draws[0])
-        return [stream(extreme), *(stream(normal_view(x, d)) for d in draws[1:])]
+        stream, clips = STREAMS[self.config.stream], x.double()  # float64 views, as SkeletonCLR.views
+        views = [extreme_view(clips, draws[0]), *(normal_view(clips, d) for d in draws[1:])]
+        return [stream(view.to(x.dtype)) for view in views]
 
     def embed_extreme(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Extreme clips -> normalised projections (N, D) of the view and of its attention-dropped features."""

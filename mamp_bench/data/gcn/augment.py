@@ -23,10 +23,11 @@ AimCLR's extreme view: the normal view, then ``aug_method='12345'``:
   **unnormalised** kernel (the taps sum to up to ~5: the reference's ``GaussianBlurConv``, kept);
 * ``zero_axis`` p 0.5: one random coordinate axis set to 0 (``axis_mask``).
 
-Deliberate differences, within float32 rounding of the reference: the arithmetic is float32 on the device
-(the reference computes in float64 per clip, then the processor casts the batch to float32); uniform draws
-have 24-bit resolution (``seeding.seeded_uniform``) and the noise is Box-Muller from them, so a seed gives
-other numbers than the reference's generators do (the distributions are the same).
+The steps compute in the dtype of the clips they get; the methods pass float64 and cast the views to float32, as
+the reference (float64 NumPy per clip, then the processor's ``.float()``): the pretext gradients are sensitive to
+that rounding. Deliberate difference: uniform draws have 24-bit resolution (``seeding.seeded_uniform``) and the
+noise is Box-Muller from them, so a seed gives other numbers than the reference's generators (the same
+distributions).
 """
 
 from __future__ import annotations
