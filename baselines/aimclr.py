@@ -23,7 +23,6 @@ encoder into the protocols).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 

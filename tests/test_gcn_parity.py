@@ -138,7 +138,11 @@ def test_prepare_gcn_equals_the_reference_on_the_real_samples(real_samples, tmp_
     assert manifest.samples == len(files) and not manifest.skipped
     assert "S002C001P001R001A001" in manifest.notes  # the gap: valid length < last frame with a body
     prepared = np.load(tmp_path / "out" / "NTU60_XSub_frame50.npz")
-    rows = {str(n): x for side in ("train", "test") for n, x in zip(prepared[f"names_{side}"], prepared[f"x_{side}"])}
+    rows = {
+        str(n): x
+        for side in ("train", "test")
+        for n, x in zip(prepared[f"names_{side}"], prepared[f"x_{side}"], strict=True)
+    }
     for key, path in files.items():
         facts = FACTS["real"][key]
         stage1 = pad_frames(first_two_bodies(read_ntu_skeleton(path)))
@@ -185,7 +189,7 @@ def _replay(logs: list[list], clip_shape: tuple[int, ...], extreme_views: int) -
     for log in logs:
         calls = iter(log)
 
-        def take(name):
+        def take(name, calls=calls):
             got, value = next(calls)
             assert got == name, (got, name)
             if name == "np.randint":

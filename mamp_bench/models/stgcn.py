@@ -120,8 +120,15 @@ class STGCN(nn.Module):
         widths = [config.hidden_channels * w if w else config.hidden_dim for w in BLOCK_WIDTHS]
         inputs = [config.in_channels, *widths[:-1]]
         self.blocks = nn.ModuleList(
-            STGCNBlock(c_in, c_out, partitions, config.temporal_kernel, stride,
-                       dropout=config.dropout if i else 0.0, residual=i > 0)  # fmt: skip
+            STGCNBlock(
+                c_in,
+                c_out,
+                partitions,
+                config.temporal_kernel,
+                stride,
+                dropout=config.dropout if i else 0.0,
+                residual=i > 0,
+            )  # fmt: skip
             for i, (c_in, c_out, stride) in enumerate(zip(inputs, widths, BLOCK_STRIDES, strict=True))
         )
         # one learnable (K, V, V) weight per block multiplying A, initialised to ones (none when switched off)

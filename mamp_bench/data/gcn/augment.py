@@ -33,7 +33,7 @@ distributions).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import torch
 
@@ -66,9 +66,6 @@ class ViewDraws:
     blur_on: torch.Tensor | None = None
     blur_sigma: torch.Tensor | None = None  # (N,)
     zero_axis: torch.Tensor | None = None
-
-    def to(self, device: torch.device) -> ViewDraws:
-        return ViewDraws(**{f.name: None if (v := getattr(self, f.name)) is None else v.to(device) for f in fields(self)})
 
 
 # ----- the steps ---------------------------------------------------------------------------------------------
