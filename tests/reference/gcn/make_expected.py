@@ -48,6 +48,11 @@ PATCHES = {
     "net/skeletonclr.py": [(".cuda()", ""), ("gpu_index = keys.device.index", "gpu_index = keys.device.index or 0")],
 }
 STREAMS = ("joint", "motion", "bone")
+#: the model arguments of every pretext config (``config/ntu60/pretext/*.yaml``), with the full queue
+MODEL_ARGS = dict(base_encoder="net.st_gcn.Model", pretrain=True, feature_dim=128, queue_size=cases.QUEUE,
+                  momentum=0.999, Temperature=0.07, mlp=True, in_channels=3, hidden_channels=16, hidden_dim=256,
+                  num_class=60, dropout=0.5, graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"},
+                  edge_importance_weighting=True)  # fmt: skip
 DROPOUT_SEED = 1234
 PY_SEED, NP_SEED = 11, 13  # the first AUG_CLIPS clips then cover every branch of the extreme view
 
@@ -229,11 +234,27 @@ def write_feeder_input(tmp: Path, data: np.ndarray) -> tuple[str, str]:
     return str(tmp / "position.npy"), str(tmp / "label.pkl")
 
 
+def make_processor(processor_cls, model, optimizer, batch, args: dict, epoch: int):
+    """A reference processor around ``model`` and ``optimizer`` whose ``train(epoch)`` runs on one ``batch``,
+    without its logging and data loading (the parts of ``Processor.__init__`` a training step reads)."""
+    import torch
+
+    proc = processor_cls.__new__(processor_cls)
+    proc.arg = argparse.Namespace(optimizer="SGD", step=[250], base_lr=0.1, **args)
+    proc.model, proc.optimizer, proc.loss = model, optimizer, torch.nn.CrossEntropyLoss()
+    proc.data_loader = {"train": [batch]}
+    proc.dev, proc.global_step, proc.lr = "cpu", 0, 0.1
+    proc.iter_info, proc.epoch_info, proc.meta_info = {}, {}, {"epoch": epoch - 1, "iter": 0}
+    proc.show_iter_info = proc.show_epoch_info = lambda *a: None
+    proc.train_log_writer = lambda *a: None
+    proc.train_writer = types.SimpleNamespace(add_scalar=lambda *a, **k: None)
+    return proc
+
+
 def processor_run(processor_cls, model, batch, stream_arg: dict, epoch: int, epoch_args: dict):
     """One ``train(epoch)`` of a reference processor on one batch; (loss, {param: grad}, queue)."""
     import torch
 
-    proc = processor_cls.__new__(processor_cls)
     grads = {}
 
     class CapturingOptimizer:
@@ -248,14 +269,7 @@ def processor_run(processor_cls, model, batch, stream_arg: dict, epoch: int, epo
                 if p.grad is not None:
                     grads[name] = p.grad.detach().clone()
 
-    proc.arg = argparse.Namespace(optimizer="SGD", step=[250], base_lr=0.1, **stream_arg, **epoch_args)
-    proc.model, proc.optimizer, proc.loss = model, CapturingOptimizer(), torch.nn.CrossEntropyLoss()
-    proc.data_loader = {"train": [batch]}
-    proc.dev, proc.global_step, proc.lr = "cpu", 0, 0.1
-    proc.iter_info, proc.epoch_info, proc.meta_info = {}, {}, {"epoch": epoch - 1, "iter": 0}
-    proc.show_iter_info = proc.show_epoch_info = lambda *a: None
-    proc.train_log_writer = lambda *a: None
-    proc.train_writer = types.SimpleNamespace(add_scalar=lambda *a, **k: None)
+    proc = make_processor(processor_cls, model, CapturingOptimizer(), batch, {**stream_arg, **epoch_args}, epoch)
     torch.manual_seed(DROPOUT_SEED)
     proc.train(epoch)
     return proc.iter_info["loss"], grads, model.queue.clone()
@@ -279,10 +293,7 @@ def part_aimclr(aimclr: Path, out: Path) -> None:
     from processor.pretrain import weights_init
     from processor.pretrain_aimclr import AimCLR_Processor
 
-    args = dict(base_encoder="net.st_gcn.Model", pretrain=True, feature_dim=128, queue_size=cases.QUEUE,
-                momentum=0.999, Temperature=0.07, mlp=True, in_channels=3, hidden_channels=16, hidden_dim=256,
-                num_class=60, dropout=0.5, graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"},
-                edge_importance_weighting=True)  # fmt: skip
+    args = MODEL_ARGS
     torch.manual_seed(0)
     model = AimCLR(**args)
     model.apply(weights_init)
@@ -356,10 +367,7 @@ def part_skeletonclr(crossclr: Path, out: Path) -> None:
     from net.skeletonclr import SkeletonCLR
     from processor.pretrain_skeletonclr import SkeletonCLR_Processor
 
-    args = dict(base_encoder="net.st_gcn.Model", pretrain=True, feature_dim=128, queue_size=cases.QUEUE,
-                momentum=0.999, Temperature=0.07, mlp=True, in_channels=3, hidden_channels=16, hidden_dim=256,
-                num_class=60, dropout=0.5, graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"},
-                edge_importance_weighting=True)  # fmt: skip
+    args = MODEL_ARGS
     probe = SkeletonCLR(**args)
     layout = [[k, list(v.shape)] for k, v in probe.state_dict().items()]
     adjacency = probe.encoder_q.A.numpy()
