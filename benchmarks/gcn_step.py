@@ -20,6 +20,7 @@ keys. Medians and [min-max] over ``--repeats`` after one warm-up; the machine is
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -53,6 +54,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import numpy as np
     import torch
+
+    load_at_start = os.getloadavg()[0]
 
     from mamp_bench.baselines.aimclr import AimCLR, AimCLRConfig
     from mamp_bench.baselines.skeletonclr_gcn import GCNContrastiveConfig, SkeletonCLR
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         for key, value in results.items():
             rows.append((name, key, value))
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load average at the end {os.getloadavg()[0]:.1f} (start {load_at_start:.1f})")
     print(f"batch {args.batch}, queue {cases.QUEUE}, {args.repeats} repeats after 1 warm-up; seconds, median [min-max]")
     print("| method | part | suite | reference | suite / reference |")
     print("| --- | --- | --- | --- | --- |")

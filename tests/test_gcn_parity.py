@@ -250,13 +250,16 @@ def _check_step(method, draws, expected_loss, expected_norms, expected_keys):
              if p.grad is not None}  # fmt: skip
     assert set(norms) == set(expected_norms)
     for name, norm in expected_norms.items():
-        # float32 rounding through BatchNorm's backward on a batch of 8 (up to 7e-4 measured); a conv bias before a
-        # BatchNorm has gradient 0, up to rounding (abs)
-        assert norms[name] == pytest.approx(norm, rel=1e-3, abs=1e-5), name
+        # up to 2e-6 apart on one thread (measured); a conv bias before a BatchNorm has gradient 0, up to rounding
+        assert norms[name] == pytest.approx(norm, rel=1e-4, abs=1e-5), name
     np.testing.assert_allclose(method._pending[0].numpy(), expected_keys, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("stream", ["joint", "motion", "bone"])
+#: the joint stream in the default run; motion and bone (the same code after a stream step) with ``-m slow``
+STREAMS = ["joint", *(pytest.param(s, marks=pytest.mark.slow) for s in ("motion", "bone"))]
+
+
+@pytest.mark.parametrize("stream", STREAMS)
 @pytest.mark.parametrize("epoch", [1, 151])
 def test_aimclr_loss_equals_the_reference(tmp_path, one_torch_thread, stream, epoch):
     """The processor's loss and gradients on the same inputs, draws and weights, before mining (epoch 1) and
@@ -270,7 +273,7 @@ def test_aimclr_loss_equals_the_reference(tmp_path, one_torch_thread, stream, ep
     _check_step(method, draws, run["loss"], run["grad_norms"], EXPECTED[f"keys/aimclr/{stream}/{epoch}"])
 
 
-@pytest.mark.parametrize("stream", ["joint", "motion", "bone"])
+@pytest.mark.parametrize("stream", STREAMS)
 def test_skeletonclr_loss_equals_the_reference(tmp_path, one_torch_thread, stream):
     method = SkeletonCLR(GCNContrastiveConfig(queue_size=cases.QUEUE, stream=stream))
     method.load_official(_official_checkpoint(tmp_path, "skeletonclr_layout"))
