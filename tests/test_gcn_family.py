@@ -129,3 +129,19 @@ def test_published_rows_of_the_gcn_family_come_from_the_official_readmes():
     assert values == [76.4] and any(s.startswith("github:LinguoLi/CrosSCLR README.md") for s in sources)
     assert value("CrosSCLR-3s", "ntu120", "xset")[0] == [66.7]
     assert np.isclose(value("GFP", "ntu60", "xview")[0][0], 92.0)
+
+
+def test_synthetic_pku1_tree_goes_through_the_gcn_chain_and_stays_marked(tmp_path):
+    from mamp_bench.data.provenance import file_provenance, mark_synthetic
+    from mamp_bench.data.synthetic.pku_tree import write_pku_tree
+
+    write_pku_tree(tmp_path / "raw", 1, performances=2, actions_per_video=4, seed=3, edge_cases=True)
+    mark_synthetic(tmp_path / "raw", "test")
+    manifest = prepare_gcn("pku1", tmp_path / "raw", tmp_path / "out", quiet=True)
+    assert manifest.samples > 0 and manifest.provenance["synthetic"]
+    prepared = np.load(tmp_path / "out" / "PKUv1_XSub_frame50.npz")
+    assert prepared["x_train"].shape[1:] == (50, 150) and len(prepared["names_train"]) == len(prepared["x_train"])
+    assert all(str(n).startswith("F") and len(str(n)) == 16 for n in prepared["names_train"])
+    assert file_provenance(tmp_path / "out" / "PKUv1_XView_frame50.npz")["synthetic"] is True
+    reasons = {s.reason for s in manifest.skipped}
+    assert reasons, "the edge cases (rows beyond the video, start > end, ...) are skipped with their reasons"
