@@ -39,7 +39,7 @@ def test_prepare_gcn_skips_a_clip_without_body_1_spine_base_with_its_reason(tmp_
     "args, message",
     [
         (["prepare", "pku2", "--raw", "RAW", "--chain", "gcn"], "the GCN family's chain prepares ntu60, ntu120, pku1"),
-        (["prepare", "ntu60", "--pyskl", "x.pkl", "--chain", "gcn"], "--pyskl is for the MAMP chain"),
+        (["prepare", "ntu60", "--pyskl", "x.pkl", "--chain", "gcn"], "--pyskl is for the sgn chain"),
     ],
 )
 def test_prepare_gcn_refuses_what_it_does_not_prepare_in_one_line(tmp_path, capsys, args, message):

@@ -42,9 +42,10 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--chain",
-        choices=("mamp", "gcn"),
-        default="mamp",
-        help="mamp: MAMP's 300-frame .npz files (default); gcn: the ST-GCN contrastive family's 50-frame clips "
+        choices=("sgn", "gcn"),
+        default="sgn",
+        help="sgn: SGN's chain as MAMP and CTR-GCN run it, 300-frame .npz files (default); gcn: the ST-GCN "
+        "contrastive family's 50-frame clips "
         "(SkeletonCLR, CrosSCLR, AimCLR: per-frame centring and rotation, resize to 50 frames; ntu60, ntu120, pku1)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_writable(args.out, "output folder")  # before reading any file, not after
     if args.chain == "gcn":
         if args.pyskl:
-            raise UserError("--pyskl is for the MAMP chain; the GCN chain reads the raw files (--raw)")
+            raise UserError("--pyskl is for the sgn chain; the gcn chain reads the raw files (--raw)")
         from mamp_bench.data.gcn.prepare import prepare_gcn
 
         manifest = prepare_gcn(args.dataset, args.raw, args.out, args.workers, args.missing_list, args.quiet)
