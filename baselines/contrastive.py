@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from mamp_bench.config import MAX_WIDTH, require
 from mamp_bench.methods.base import PretrainOutput
+from mamp_bench.methods.moco import Projection
 from mamp_bench.methods.momentum import MomentumMethod, momentum_copy
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder, to_person_sequences
 from mamp_bench.registry import METHODS
@@ -73,11 +74,6 @@ def augment(x: torch.Tensor, seeds: torch.Tensor, view: int, shear: float, paddi
         index = (start[:, None] + torch.arange(T, device=x.device))[:, None, :, None, None].expand(N, C, T, V, M)
         x = torch.gather(padded, 2, index)
     return x
-
-
-class Projection(nn.Sequential):
-    def __init__(self, dim: int, out: int):
-        super().__init__(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, out))
 
 
 @METHODS.register("skeletonclr")

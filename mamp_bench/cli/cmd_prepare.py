@@ -17,7 +17,8 @@ def register(subparsers) -> None:
         description=(
             "Read raw skeleton files and write the reference .npz files (NTU60_XSub.npz, NTU60_XView.npz, "
             "NTU120_XSub.npz, NTU120_XSet.npz, PKUv1_XSub.npz, ...) plus a manifest JSON with sample counts, "
-            "skipped files with their reasons and checksums."
+            "skipped files with their reasons and checksums. With --chain gcn: the ST-GCN family's 50-frame "
+            "clips instead (NTU60_XSub_frame50.npz, ...)."
         ),
     )
     parser.add_argument("dataset", choices=families())
@@ -40,6 +41,14 @@ def register(subparsers) -> None:
         default="reference",
         help="PKU: clip frames [start+1, end] as MAMP does (reference) or [start, end] (inclusive), 1-based",
     )
+    parser.add_argument(
+        "--chain",
+        choices=("sgn", "gcn"),
+        default="sgn",
+        help="sgn: SGN's chain as MAMP and CTR-GCN run it, 300-frame .npz files (default); gcn: the ST-GCN "
+        "contrastive family's 50-frame clips "
+        "(SkeletonCLR, CrosSCLR, AimCLR: per-frame centring and rotation, resize to 50 frames; ntu60, ntu120, pku1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 
@@ -56,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
         {"--missing-list": args.missing_list, "--pyskl": args.pyskl, "--raw": args.raw},
     )
     ensure_writable(args.out, "output folder")  # before reading any file, not after
-    if args.dataset.startswith("ntu"):
+    if args.chain == "gcn":
+        if args.pyskl:
+            raise UserError("--pyskl is for the sgn chain; the gcn chain reads the raw files (--raw)")
+        from mamp_bench.data.gcn.prepare import prepare_gcn
+
+        manifest = prepare_gcn(args.dataset, args.raw, args.out, args.workers, args.missing_list, args.quiet)
+    elif args.dataset.startswith("ntu"):
         if args.pyskl:
             from mamp_bench.data.pyskl import prepare_from_pyskl
 

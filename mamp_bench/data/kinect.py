@@ -81,3 +81,15 @@ REST_OFFSETS = np.array(
     ],
     dtype=np.float64,
 )
+
+#: Parent of each joint in the graph-convolution convention (ST-GCN, CTR-GCN, MAMP's bone modality): the
+#: centre SpineShoulder (20) maps to itself, so its bone is zero, and the hand tips hang off the thumbs
+#: (HandTip -> Thumb -> Hand), unlike the SDK tree. The 24 (joint, parent) pairs with joint != parent are
+#: ST-GCN's NTU graph edges (st-gcn ``net/utils/graph.py`` ``ntu-rgb+d``); all 25 are the bone stream's pairs.
+GCN_PARENT = (1, 20, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 14, 0, 16, 17, 18, 20, 22, 7, 24, 11)
+#: The graph's centre joint (SpineShoulder).
+GCN_CENTRE = 20
+
+#: Left-right mirror of the joints: each joint's counterpart on the other side (spine joints stay), the
+#: permutation of AimCLR's ``random_spatial_flip`` (``feeder/tools.py`` ``transform_order['ntu']``).
+MIRROR = (0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 16, 17, 18, 19, 12, 13, 14, 15, 20, 23, 24, 21, 22)

@@ -120,18 +120,18 @@ def _start_method() -> str:
     return "fork" if "fork" in mp.get_all_start_methods() else "spawn"
 
 
-def pad_sample(joints: np.ndarray, single_actor: str = "zeros") -> np.ndarray:
-    """(T, 75|150) -> (300, 150) float32 zero-padded at the end; T > 300 is cut to 300.
+def pad_sample(joints: np.ndarray, single_actor: str = "zeros", frames: int = MAX_FRAMES) -> np.ndarray:
+    """(T, 75|150) -> (frames, 150) float32 zero-padded at the end; T > frames is cut to ``frames`` (300).
 
     ``single_actor``: how a one-actor sample fills the second person: ``zeros`` (NTU-60, PKU)
     or ``duplicate`` (the NTU-120 reference copies actor 1 into the second slot).
     """
-    frames = joints[:MAX_FRAMES]
-    if frames.shape[1] == PERSON_VALUES:
-        second = frames if single_actor == "duplicate" else np.zeros_like(frames)
-        frames = np.hstack((frames, second))
-    out = np.zeros((MAX_FRAMES, FRAME_VALUES), dtype=np.float32)
-    out[: len(frames)] = frames
+    kept = joints[:frames]
+    if kept.shape[1] == PERSON_VALUES:
+        second = kept if single_actor == "duplicate" else np.zeros_like(kept)
+        kept = np.hstack((kept, second))
+    out = np.zeros((frames, FRAME_VALUES), dtype=np.float32)
+    out[: len(kept)] = kept
     return out
 
 
@@ -165,16 +165,22 @@ def write_split_npz(
     num_classes: int,
     single_actor: str = "zeros",
     provenance: dict[str, Any] | None = None,
+    frames: int = MAX_FRAMES,
+    names: tuple[Sequence[str], Sequence[str]] | None = None,
 ) -> dict[str, Any]:
-    """Write one ``.npz`` in the reference layout, sample by sample, with its ``provenance``; return
-    its manifest entry."""
+    """Write one ``.npz`` in the reference layout (clips of ``frames`` frames), sample by sample, with its
+    ``provenance`` and, when given, the (train, test) sample ``names`` (``names_train``, ``names_test``);
+    return its manifest entry."""
     with NpzStreamWriter(path) as writer:
-        for key, samples, labels in (("train", train, train_labels), ("test", test, test_labels)):
-            with writer.array(f"x_{key}", np.float32, (len(samples), MAX_FRAMES, FRAME_VALUES)) as stream:
+        sides = (("train", train, train_labels), ("test", test, test_labels))
+        for side, (key, samples, labels) in enumerate(sides):
+            with writer.array(f"x_{key}", np.float32, (len(samples), frames, FRAME_VALUES)) as stream:
                 for sample in samples:
-                    stream.write(pad_sample(sample, single_actor)[None])
+                    stream.write(pad_sample(sample, single_actor, frames)[None])
                     faults.point("prepare-sample")
             writer.write_array(f"y_{key}", one_hot(labels, num_classes))
+            if names is not None:
+                writer.write_array(f"names_{key}", np.array(list(names[side]), dtype=str))
         writer.write_array(NPZ_MEMBER, provenance_array(provenance or {"synthetic": False}))
     return {"file": path.name, "train": len(train), "test": len(test), "sha256": sha256_file(path),
             "fingerprint": fingerprint(path)}  # fmt: skip

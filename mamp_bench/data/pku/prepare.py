@@ -109,14 +109,14 @@ def _process(paths: tuple[Path, Path | None], inclusive: bool) -> _Video:
     return result
 
 
-def _find_dir(raw: Path, names: tuple[str, ...], what: str) -> Path:
+def find_dir(raw: Path, names: tuple[str, ...], what: str) -> Path:
     for name in names:
         if (raw / name).is_dir():
             return raw / name
     raise UserError(f"no {what} folder in {raw} (looked for {', '.join(names)})")
 
 
-def _find_split(raw: Path, names: tuple[str, ...]) -> Path:
+def find_split(raw: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         for folder in (raw, raw / "split", raw / "splits"):
             if os.path.lexists(folder / name):  # the reader refuses what is not a regular file, with the reason
@@ -180,10 +180,10 @@ def prepare_pku(
     raw, out = Path(raw), Path(out)
     if not raw.is_dir():
         raise UserError(f"raw folder {raw} does not exist or is not a folder")
-    skeleton_dir = _find_dir(raw, SKELETON_DIRS, "skeleton")
-    label_dir = _find_dir(raw, LABEL_DIRS, "label")
+    skeleton_dir = find_dir(raw, SKELETON_DIRS, "skeleton")
+    label_dir = find_dir(raw, LABEL_DIRS, "label")
     try:
-        splits = {name: read_pku_split(_find_split(raw, files)) for name, files in SPLIT_FILES[phase].items()}
+        splits = {name: read_pku_split(find_split(raw, files)) for name, files in SPLIT_FILES[phase].items()}
     except DataFormatError as exc:
         raise UserError(str(exc)) from None
     for name, (train_list, test_list) in splits.items():
