@@ -25,8 +25,36 @@ from mamp_bench.errors import UserError
 C = TypeVar("C")
 
 
+#: a field's metadata key: the field is listed by ``to_dict`` only when it differs from its default
+HASHED_WHEN_SET = "hashed_when_set"
+
+
+def hashed_when_set(default: Any) -> Any:
+    """A dataclass field added after records were written: ``to_dict`` (what records carry and hashes cover)
+    lists it only when its value differs from ``default``, so every configuration that leaves it at its default
+    keeps the hash it had before the field existed (``from_dict`` gives the default back for it)."""
+    return dataclasses.field(default=default, metadata={HASHED_WHEN_SET: True})
+
+
 def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """A dataclass configuration as a plain dict (nested ones too), without the ``hashed_when_set`` fields that
+    are at their defaults."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get(HASHED_WHEN_SET) and value == f.default:
+            continue
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """As ``dataclasses.asdict`` copies a field's value (lists, tuples and dicts of values)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
