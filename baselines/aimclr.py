@@ -80,6 +80,7 @@ class AimCLR(SkeletonCLR):
     Config = AimCLRConfig
     reported_as = "AimCLR"
     table_rank = 61
+    forward_passes = 7.0  # the query's and the extreme view's forward and backward, the key's forward
 
     def __init__(self, config: AimCLRConfig | None = None):
         super().__init__(config or AimCLRConfig())

@@ -87,6 +87,7 @@ class MoCoTransformer(MomentumMethod):
     micro_batches = True  # negatives come from the queue, so each clip's loss is independent
     table_rank = 50
     reproduce_tiers = {"smoke": 2}
+    forward_passes = 4.0  # the query's forward and backward, the key's forward
 
     def __init__(self, config: MoCoTransformerConfig | None = None):
         config = config or self.default_config()

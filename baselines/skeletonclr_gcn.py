@@ -56,11 +56,14 @@ def random_seeds(n: int) -> torch.Tensor:
 
 
 #: the GCN family's pretext configs (Levigty/AimCLR ``config/*/pretext/*.yaml``, ``processor/pretrain.py``), and the
-#: smoke scale's short version (the step after 5/6 of the epochs, as 250 of 300)
+#: smoke scale's short version: 3 epochs on the first 128 clips (56 of the stand-in's 60 classes), the step after
+#: the second, so that the smoke reproduction's six GCN pretrainings (two methods, three seeds) take about 4 minutes
+#: on 2 CPU cores (SkeletonCLR's step runs at 12.5 clips/s there, AimCLR's at 8.2:
+#: benchmarks/results/gcn-smoke-pretrain-amd-epyc-2core.txt)
 GCN_PRETRAINING = {
     "paper": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "decay_all": True,
               "schedule": "step", "lr_steps": (250,), "epochs": 300, "warmup_epochs": 0, "batch_size": 128},
-    "smoke": {"epochs": 6, "lr_steps": (5,), "warmup_epochs": 0},
+    "smoke": {"epochs": 3, "lr_steps": (2,), "warmup_epochs": 0, "max_clips": 128},
 }  # fmt: skip
 #: the other two streams, each pretrained and evaluated on its own: the 3-stream ensemble's members
 OTHER_STREAMS = ({"method.encoder.stream": "motion"}, {"method.encoder.stream": "bone"})
@@ -78,6 +81,8 @@ class SkeletonCLR(MoCoMethod):
     table_rank = 60
     reproduce_tiers = {"smoke": 1, "paper": 1}  # the family publishes linear evaluation only
     variants = {"paper": OTHER_STREAMS}
+    max_processes = 1  # the processors train on one GPU: BatchNorm over the whole batch of 128
+    forward_passes = 4.0  # the query's forward and backward, the key's forward
 
     def __init__(self, config: GCNContrastiveConfig | None = None):
         config = config or GCNContrastiveConfig()

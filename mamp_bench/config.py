@@ -217,6 +217,24 @@ def require(config: Any, checks: list[tuple[bool, str]], prefix: str = "") -> No
             raise UserError(f"{prefix}{message}")
 
 
+def choice_check(config: Any, name: str, choices: tuple[str, ...] | dict[str, Any]) -> tuple[bool, str]:
+    """``require``'s check that the field ``name`` is one of ``choices``."""
+    value = getattr(config, name)
+    return value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}"
+
+
+def schedule_checks(config: Any, schedules: tuple[str, ...]) -> list[tuple[bool, str]]:
+    """``require``'s checks of a learning-rate schedule's fields: ``schedule`` one of ``schedules``, ``lr_steps``
+    increasing epochs >= 1 and only with the step schedule."""
+    steps = tuple(config.lr_steps)
+    return [
+        choice_check(config, "schedule", schedules),
+        (all(s >= 1 for s in steps) and list(steps) == sorted(set(steps)),
+         f"lr_steps must be increasing epochs >= 1, got {steps}"),
+        (config.schedule == "step" or not steps, "lr_steps are the step schedule's: set schedule=step"),
+    ]  # fmt: skip
+
+
 def parse_set_args(pairs: list[str] | None) -> dict[str, str]:
     """``["a.b=1", "c=x"]`` -> ``{"a.b": "1", "c": "x"}``."""
     result = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import io
 import time
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.evaluation.protocol import ProtocolContext, ProtocolResult
 from mamp_bench.fileio import atomic_write, write_bytes, write_json
 from mamp_bench.plan import Options, Request, RunPlan, plan_pretraining, plan_run
-from mamp_bench.results.store import ResultsStore, epoch_log_csv
+from mamp_bench.results.store import ResultsStore, epoch_log_csv, scores_npy
 from mamp_bench.version import __version__
 
 __all__ = ["Options", "Request", "pretrain", "run"]
@@ -42,7 +41,9 @@ def run(request: Request, options: Options) -> dict[str, Any]:
             write_json(folder.path / "record.json", plan.existing)  # (which also clears a killed write's temporary)
             folder.write_summary({"finished": True, "record": str(store.path_for(plan.existing))})
         return plan.existing
-    encoder = {**resolved.encoder.identity, **resolved.encoder.describe()}
+    # the record names the encoder and its configuration beside the identity (which determines them)
+    encoder = {**resolved.encoder.identity, "name": resolved.encoder.name,
+               "config": to_dict(resolved.encoder.encoder_config)}  # fmt: skip
     if resolved.encoder.kind == "pretrained":
         checkpoint, digest = run_pretraining(plan.pretraining, plan.runtime, plan.environment, show=plan.show,
                                              wait=options.wait, allow_unverified=options.allow_unverified)  # fmt: skip
@@ -91,19 +92,10 @@ def publish(
     for name, epoch in (("final", -1), ("best", best)):
         with atomic_write(folder.path / f"confusion_{name}.csv", "w") as handle:  # never half-written
             np.savetxt(handle, result.predictions.confusion(epoch), fmt="%d", delimiter=",")
-    stored = store.write(record, predictions, epoch_log_csv(result.epochs), scores_bytes(result.scores))
+    stored = store.write(record, predictions, epoch_log_csv(result.epochs), scores_npy(result.scores))
     write_json(folder.path / "record.json", stored)
     folder.write_summary({"finished": True, "record": str(store.path_for(stored))})
     return stored
-
-
-def scores_bytes(scores: np.ndarray | None) -> bytes | None:
-    """A ``.npy`` file of (N, classes) float32 class scores, or None when the protocol kept none."""
-    if scores is None:
-        return None
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(scores, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
 
 
 def record_of(plan: RunPlan, encoder: dict[str, Any], result: ProtocolResult, started: float) -> dict[str, Any]:
@@ -133,7 +125,7 @@ def record_of(plan: RunPlan, encoder: dict[str, Any], result: ProtocolResult, st
         "scale": request.scale,
         "config_hash": resolved.digest,
         "fidelity": getattr(resolved.config, "fidelity", "clean"),
-        "recipe": resolved.encoder.encoder_class.recipe,
+        "recipe": resolved.recipe,
         "setting": resolved.setting,
         "overrides": overrides,
         # what makes a row of a results table: the method, protocol and scale, the user's overrides (not the

@@ -1,18 +1,17 @@
 """A run's plan: everything a run needs, decided once, before any work.
 
-A ``Request`` says what to run (method, protocol, dataset, scale, seed, ``--set`` overrides);
-``Options`` say where and how (folders, device, start over), which never changes a number.
-``resolve`` parses the overrides once into the typed configurations (the protocol's recipe, the
-pretraining schedule, the method's dataclass), each validated, and works out the encoder to evaluate:
-a checkpoint, a pretraining (a ``PretrainJob``, shared by every protocol that needs it and found again
-by its hash) or a fresh initialisation. The encoder decides the rest: the data chain its clips come from
-(``ntu60-xsub`` is ``NTU60_XSub_frame50.npz`` for ST-GCN) and the protocol recipe it follows (its ``recipe``). ``plan_run`` adds what this machine and these folders hold:
-the runtime (device, processes) and environment, each dataset's prepared file and fingerprint (read
-once per file), the checks that a run can finish (outputs writable, data usable, batches that fit),
-the pretraining's folder and its state (finished and verified on the same data, to resume, or new),
-the protocol's folder, and the stored record of an identical run. The pipeline then runs the plan in a
-straight line (``pipeline.py``); nothing below it reads a setting, hashes a checkpoint or validates a
-configuration again.
+A ``Request`` says what to run (method, protocol, dataset, scale, seed, ``--set`` overrides); ``Options`` say where
+and how (folders, device, start over), which never changes a number. ``resolve`` parses the overrides once into the
+typed configurations (the protocol's recipe, the pretraining schedule, the method's dataclass), each validated, and
+works out the encoder to evaluate: a checkpoint, a pretraining (a ``PretrainJob``, shared by every protocol that
+needs it and found again by its hash) or a fresh initialisation. The encoder decides the rest: the data chain its
+clips come from (``ntu60-xsub`` is ``NTU60_XSub_frame50.npz`` for ST-GCN) and the protocol recipe it follows (its
+``recipe``). ``plan_run`` adds what this machine and these folders hold: the runtime (device, processes) and
+environment, each dataset's prepared file and fingerprint (read once per file), the checks that a run can finish
+(outputs writable, data usable, batches that fit), the pretraining's folder and its state (finished and verified on
+the same data, to resume, or new), the protocol's folder, and the stored record of an identical run. The pipeline
+then runs the plan in a straight line (``pipeline.py``); nothing below it reads a setting, hashes a checkpoint or
+validates a configuration again.
 """
 
 from __future__ import annotations
@@ -117,10 +116,6 @@ class EncoderSource:
     def encoder_class(self) -> type[Encoder]:
         return ENCODERS.get(self.name)
 
-    def describe(self) -> dict[str, Any]:
-        """For the record, beside the identity (which determines them): the encoder's name and configuration."""
-        return {"name": self.name, "config": to_dict(self.encoder_config)}
-
     def load(self) -> Encoder:
         """A fresh copy of the encoder (a protocol calls it through its context)."""
         if self.checkpoint is not None:
@@ -142,6 +137,7 @@ class ResolvedRun:
     setting: dict[str, Any]  # the protocol's setting keys and their values
     digest: str
     folder: RunFolder
+    recipe: str  # the recipe family the protocol's configuration came from (the encoder's)
 
 
 @dataclass(frozen=True)
@@ -176,9 +172,9 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
     method_cls = METHODS.get(request.method)
     given = checkpoint_source(Path(request.checkpoint), request.method, overrides) if request.checkpoint else None
     encoder_cls = given.encoder_class if given else ENCODERS.get(method_cls.encoder_name)
-    default = default_dataset(options.data_root, encoder_cls.chain)
-    target, source = (for_chain(spec, encoder_cls.chain) for spec in
-                      protocol_cls.datasets(request.dataset, request.source, default))  # fmt: skip
+    target, source = protocol_cls.datasets(request.dataset, request.source,
+                                           default_dataset(options.data_root, encoder_cls.chain))  # fmt: skip
+    target, source = for_chain(target, encoder_cls.chain), for_chain(source, encoder_cls.chain)
     config = protocol_cls.config(target.family, scale, overrides.protocol, source.family, encoder_cls.recipe)
     setting = protocol_cls.setting(config, target, source)
     seed = request.seed if request.pretrain_seed is None else request.pretrain_seed
@@ -202,7 +198,8 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
             "protocol_config": to_dict(config), "encoder": encoder.identity}  # fmt: skip
     digest = config_hash(spec)
     folder = runs_dir(options.runs_dir) / protocol_cls.name / f"{request.method}-{target.name}-{digest}-s{request.seed}"
-    return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunFolder(folder))
+    return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunFolder(folder),
+                       encoder_cls.recipe)  # fmt: skip
 
 
 def checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> EncoderSource:

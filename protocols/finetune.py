@@ -28,17 +28,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from mamp_bench.config import MAX_WIDTH, hashed_when_set, require
+from mamp_bench.config import MAX_WIDTH, choice_check, hashed_when_set, require, schedule_checks
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.loop import LoopSettings
 from mamp_bench.engine.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
     layer_decay_groups,
     make_adamw,
     make_schedule,
     make_sgd,
-    optimizer_check,
-    schedule_checks,
     weight_decay_groups,
 )
 from mamp_bench.errors import UserError
@@ -110,14 +110,14 @@ class FinetuneConfig:
             (0 <= self.head_dropout < 1, f"head_dropout must be in [0, 1), got {self.head_dropout}"),
             (1 <= self.hidden_dim <= MAX_WIDTH, f"hidden_dim must be in [1, {MAX_WIDTH}], got {self.hidden_dim}"),
             (0 <= self.label_smoothing <= 1, f"label_smoothing must be in [0, 1], got {self.label_smoothing}"),
-            (self.head in HEADS, f"head must be one of {', '.join(HEADS)}, got {self.head!r}"),
-            optimizer_check(self),
+            choice_check(self, "head", HEADS),
+            choice_check(self, "optimizer", OPTIMIZERS),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
             (not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0), "nesterov needs optimizer=sgd "
                                                                                    "with a momentum"),
             (not self.decay_all or self.layer_decay == 1, "decay_all gives every parameter one group: layer_decay "
                                                           "must be 1"),
-            *schedule_checks(self),
+            *schedule_checks(self, SCHEDULES),
             (1 <= self.eval_every <= self.epochs, f"eval_every must be in [1, epochs], got {self.eval_every}"),
             (self.clip_grad_norm >= 0, f"clip_grad_norm must be >= 0 (0: off), got {self.clip_grad_norm}"),
         ], prefix="finetune: ")  # fmt: skip

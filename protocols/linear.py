@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from mamp_bench.config import hashed_when_set, require
+from mamp_bench.config import choice_check, hashed_when_set, require, schedule_checks
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch, encode_dataset
 from mamp_bench.engine.loop import LoopSettings
-from mamp_bench.engine.optim import make_schedule, schedule_checks
+from mamp_bench.engine.optim import SCHEDULES, make_schedule
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.columns import BENCHMARKS, benchmark_columns
 from mamp_bench.evaluation.heads import Classifier, LinearClassifier, LinearHead, per_process_batch_norm
@@ -73,8 +73,8 @@ class LinearConfig:
         require(self, [
             *training_checks(self),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            (self.head in HEADS, f"head must be one of {', '.join(HEADS)}, got {self.head!r}"),
-            *schedule_checks(self),
+            choice_check(self, "head", HEADS),
+            *schedule_checks(self, SCHEDULES),
             (1 <= self.eval_every <= self.epochs, f"eval_every must be in [1, epochs], got {self.eval_every}"),
         ], prefix="linear: ")  # fmt: skip
 

@@ -165,4 +165,5 @@ def test_rows_are_method_and_overrides_not_per_dataset_presets(tmp_path):
             write_record(store, base)
     table = build_table("linear", load_results(tmp_path), include_reported=False, kind="synthetic")
     rows = {row.label: [cell.mean for cell in row.cells[:2]] for row in table.rows}
-    assert rows == {"mamp": [80.0, 80.0], "mamp (mask_ratio=0.8)": [70.0, 70.0]}
+    assert rows == {"mamp (Transformer)": [80.0, 80.0], "mamp (Transformer; mask_ratio=0.8)": [70.0, 70.0]}
+

@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(entry_dicts(entries), indent=2))
         return 0
-    rows = [[e.kind, e.name, e.method, e.dataset, e.epochs or "-", (e.sha256 or "-")[:8], e.describe_results()]
-            for e in entries]  # fmt: skip
-    headers = ["kind", "name", "method", "pretrained on", "epochs", "sha256", "top-1 (%)"]
+    rows = [[e.kind, e.name, e.method, e.encoder, e.dataset, e.epochs or "-", (e.sha256 or "-")[:8],
+             e.describe_results()] for e in entries]  # fmt: skip
+    headers = ["kind", "name", "method", "encoder", "pretrained on", "epochs", "sha256", "top-1 (%)"]
     print(tabulate(rows, headers, tablefmt="github", disable_numparse=True))
     print(f"\nofficial: download from {OFFICIAL_URL}, then `mamp-bench run --checkpoint FILE --dataset DATASET "
           "--protocol linear --scale paper`; exports and runs: `mamp-bench zoo --json` gives each file")  # fmt: skip

@@ -103,22 +103,6 @@ def make_schedule(config) -> CosineSchedule | StepSchedule:
     return CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
 
 
-def optimizer_check(config) -> tuple[bool, str]:
-    """The range check of a configuration's ``optimizer``, for ``config.require``."""
-    return config.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {config.optimizer!r}"
-
-
-def schedule_checks(config) -> list[tuple[bool, str]]:
-    """The range checks of a configuration's ``schedule`` and ``lr_steps``, for ``config.require``."""
-    steps = tuple(config.lr_steps)
-    return [
-        (config.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {config.schedule!r}"),
-        (all(s >= 1 for s in steps) and list(steps) == sorted(set(steps)),
-         f"lr_steps must be increasing epochs >= 1, got {steps}"),
-        (config.schedule == "step" or not steps, "lr_steps are the step schedule's: set schedule=step"),
-    ]  # fmt: skip
-
-
 @dataclass(frozen=True)
 class CosineSchedule:
     """Linear warmup from 0, then half-cosine to ``min_lr``, evaluated at fractional epochs."""

@@ -31,9 +31,11 @@ from mamp_bench.config import (
     MAX_EPOCHS,
     MAX_WORKERS,
     apply_overrides,
+    choice_check,
     config_hash,
     hashed_when_set,
     require,
+    schedule_checks,
     to_dict,
 )
 from mamp_bench.console import echo
@@ -46,14 +48,7 @@ from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.hardware import bf16_support
 from mamp_bench.engine.loop import LoopSettings, TrainingTask, train
 from mamp_bench.engine.metric_logs import EVENTS_GLOB
-from mamp_bench.engine.optim import (
-    make_adamw,
-    make_schedule,
-    make_sgd,
-    optimizer_check,
-    schedule_checks,
-    weight_decay_groups,
-)
+from mamp_bench.engine.optim import OPTIMIZERS, SCHEDULES, make_adamw, make_schedule, make_sgd, weight_decay_groups
 from mamp_bench.engine.run_folder import FolderState, RunFolder
 from mamp_bench.engine.step import pretrain_step
 from mamp_bench.errors import UserError
@@ -117,9 +112,9 @@ class PretrainConfig:
             (-1 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], or -1 for automatic"),
             (self.max_clips >= 0, "max_clips must be >= 0"),
             (self.micro_batch >= -1, "micro_batch must be -1 (auto), 0 (off) or a positive chunk size"),
-            optimizer_check(self),
+            choice_check(self, "optimizer", OPTIMIZERS),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
-            *schedule_checks(self),
+            *schedule_checks(self, SCHEDULES),
         ])  # fmt: skip
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
@@ -192,7 +187,8 @@ class PretrainTask(TrainingTask):
         config = job.config
         self.job, self.model = job, method
         if config.decay_all:  # every trainable parameter decays (the GCN processors' optim.SGD(model.parameters()))
-            groups = [{"params": [p for p in method.parameters() if p.requires_grad], "weight_decay": config.weight_decay}]
+            trainable = [p for p in method.parameters() if p.requires_grad]
+            groups = [{"params": trainable, "weight_decay": config.weight_decay}]
         else:
             groups = weight_decay_groups(method, config.weight_decay, method.no_weight_decay())
         if config.optimizer == "sgd":
@@ -289,6 +285,10 @@ class PretrainPlan:
         """One line unless the batch splits over the processes and fits in the training clips (drop_last)."""
         config = self.job.config
         clips = min(train_clips, config.max_clips or train_clips)
+        most = METHODS.get(self.job.method).max_processes
+        if most is not None and processes > most:
+            raise UserError(f"{self.job.method} pretrains on at most {most} process(es), as its reference (BatchNorm "
+                            f"statistics over the whole batch), not {processes}")  # fmt: skip
         if config.batch_size % processes:
             raise UserError(f"pretrain.batch_size {config.batch_size} must be divisible by the {processes} processes")
         if clips < config.batch_size:

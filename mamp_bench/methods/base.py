@@ -52,6 +52,12 @@ class PretrainMethod(nn.Module):
     description: ClassVar[str] = ""
     #: the loss is a weighted mean over independent items (so micro-batches are exact)
     micro_batches: ClassVar[bool] = False
+    #: the most processes its pretraining runs on (None: any; the GCN family's: 1, as its reference, whose
+    #: BatchNorm statistics and attention drop are over the whole batch of one GPU)
+    max_processes: ClassVar[int | None] = None
+    #: the encoder passes one pretraining step costs, in forward passes (a forward and its backward: 3), for the
+    #: reproduction plan's cost of a method that is not a masked one (whose decoder it counts)
+    forward_passes: ClassVar[float] = 3.0
     #: False for methods with nothing to pretrain (the protocols then use a fresh encoder)
     pretrainable: ClassVar[bool] = True
     #: name of this method's rows in the published results (``reported.csv``), if any

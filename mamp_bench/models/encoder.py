@@ -31,11 +31,11 @@ import torch.nn as nn
 #: the protocol recipes an encoder can follow under ``fidelity=reference``: a sub-table of each recipe file
 #: (``[paper.gcn]``), the MAMP scripts' values being the tables themselves
 RECIPES = {
-    "mamp": "MAMP's launch scripts (maoyunyao/MAMP)",
+    "transformer": "MAMP's launch scripts (maoyunyao/MAMP), for its transformer",
     "gcn": "the GCN family's processors (Levigty/AimCLR, LinguoLi/CrosSCLR)",
 }
 #: the recipe family whose values are the recipe files' tables themselves (the others are sub-tables of them)
-BASE_RECIPE = "mamp"
+BASE_RECIPE = "transformer"
 #: the data preparations (``mamp-bench prepare --chain``): SGN's 300-frame files (MAMP's), the GCN family's 50-frame
 #: clips
 CHAINS = ("sgn", "gcn")

@@ -202,7 +202,6 @@ def _weights_init(m: nn.Module) -> None:
         m.bias.zero_()
 
 
-
 def backbone_parameters(model: STGCN) -> int:
     return sum(p.numel() for p in model.parameters())
 

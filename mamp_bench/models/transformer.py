@@ -182,7 +182,7 @@ class SkeletonEncoder(Encoder):
     description = "MAMP's skeleton transformer: joint x 4-frame tokens, global attention (ICCV 2023)"
     Config = EncoderConfig
     label = "Transformer"
-    recipe = "mamp"
+    recipe = "transformer"  # MAMP's scripts
     chain = "sgn"
     windowed = True  # the pretraining's window sets its frames
     tokens = True  # forward gives the token map (N, M, TP, VP, D)

@@ -173,6 +173,17 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
     return record, ""
 
 
+def scores_npy(scores: Any) -> bytes | None:
+    """A ``.npy`` file of (N, classes) float32 class scores, or None when the protocol kept none."""
+    if scores is None:
+        return None
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(scores, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
 def epoch_log_csv(epochs: list[dict[str, Any]]) -> bytes:
     """A run's per-epoch log (``log.jsonl`` lines) as CSV: one row per epoch, one column per quantity
     (loss, lr, throughput, test accuracy), for spreadsheets and ``pandas.read_csv``."""

@@ -277,8 +277,8 @@ def build_table(name: str, frame: pd.DataFrame, scale: str | None = None, metric
 
 def _table(name: str, data: pd.DataFrame, metric: str, kind: str, include_reported: bool) -> Table:
     protocols, columns = layout(name)
-    table = Table(name, metric, columns, [], kind, tuple(sorted(set(data["scale"].dropna()))),
-                  tuple(sorted(set(data["fidelity"].dropna()))), tuple(sorted(set(data["recipe"].dropna()))))  # fmt: skip
+    scales, fidelities, recipes = (tuple(sorted(set(data[key].dropna()))) for key in ("scale", "fidelity", "recipe"))
+    table = Table(name, metric, columns, [], kind, scales, fidelities, recipes)
     table.rows = _measured_rows(name, data, metric, columns, protocols, table.scales, kind)
     if metric == "top1_best":  # the ensemble sums its streams' best evaluations, as the reference
         table.rows += _ensemble_rows(name, data, columns, protocols, table.scales, kind)
@@ -349,7 +349,8 @@ def _ensemble_rows(name, data, columns, protocols, scales, kind) -> list[Row]:
         label = f"3s-{method} ({'; '.join(part for part in parts if part)})"
         label += f" [{row_scale}]" if len(scales) > 1 else ""
         cells = [Cell({seed: v for (dataset, seed), v in values.items()
-                       if not column.setting and _benchmark(dataset) == column.dataset}) for column in columns]  # fmt: skip
+                       if not column.setting and _benchmark(dataset) == column.dataset})
+                 for column in columns]  # fmt: skip
         row = Row(label, "measured", cells, method, proto)
         if kind == "real" and proto == name:
             row.gaps = _gaps(method, "-3s", cells, columns)
