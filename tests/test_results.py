@@ -167,3 +167,19 @@ def test_rows_are_method_and_overrides_not_per_dataset_presets(tmp_path):
     rows = {row.label: [cell.mean for cell in row.cells[:2]] for row in table.rows}
     assert rows == {"mamp (Transformer)": [80.0, 80.0], "mamp (Transformer; mask_ratio=0.8)": [70.0, 70.0]}
 
+
+def test_records_written_before_encoders_were_registered_are_the_transformers(tmp_path):
+    """Before the encoder registry every method ran on the transformer, and the suite's MoCo control was called
+    ``skeletonclr``: such a record (no encoder name) is shown as a Transformer row, never as the ST-GCN SkeletonCLR;
+    a record that names its encoder keeps it."""
+    store = ResultsStore(tmp_path)
+    old = record("skeletonclr", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 27.0, 26.0, scale="smoke")
+    new = {**record("aimclr", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 30.0, 29.0, scale="smoke"),
+           "encoder": {"kind": "fresh", "name": "stgcn"}, "recipe": "gcn"}  # fmt: skip
+    write_record(store, old)
+    write_record(store, new)
+    frame = load_results(tmp_path)
+    assert dict(zip(frame["method"], zip(frame["encoder"], frame["recipe"], strict=True), strict=True)) == {
+        "skeletonclr": ("transformer", "transformer"), "aimclr": ("stgcn", "gcn")}  # fmt: skip
+    labels = {row.label for row in build_table("linear", frame, include_reported=False, kind="synthetic").rows}
+    assert labels == {"skeletonclr (Transformer)", "aimclr (ST-GCN)"}

@@ -1,9 +1,10 @@
 """An encoder from a checkpoint: which registered encoder it is and its architecture read from the checkpoint,
 its weights loaded.
 
-A suite checkpoint names its encoder and configuration (``encoder``; a pretraining's written before encoders were
-registered names its method, whose ``encoder_name`` says); an official checkpoint or a bare state dict gives
-them through its layout and shapes (and its ``args``, where an official MAMP one has them).
+A suite checkpoint names its encoder and configuration (``encoder``; one written before encoders were registered
+holds the transformer, then every method's encoder, configured by its ``method_config.encoder``); an official
+checkpoint or a bare state dict gives them through its layout and shapes (and its ``args``, where an official
+MAMP one has them).
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ from mamp_bench.errors import UserError
 from mamp_bench.models.encoder import Encoder
 from mamp_bench.models.stgcn import STGCN, check_official_graph, config_from_state
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
-from mamp_bench.registry import ENCODERS, METHODS
+from mamp_bench.registry import ENCODERS
+
+#: the encoder of a checkpoint or a record written before encoders were registered (every method's then: the old
+#: transformer-MoCo control was called ``skeletonclr``, the name the GCN SkeletonCLR has now)
+PRE_REGISTRY_ENCODER = SkeletonEncoder
 
 
 def inferred_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -59,13 +64,13 @@ def inferred_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str,
 
 def checkpoint_encoder(checkpoint: Mapping[str, Any]) -> tuple[type[Encoder], Any]:
     """(the registered encoder class, its configuration) a loaded checkpoint holds: what a suite checkpoint
-    names (``encoder``, else its method's ``encoder_name`` and ``method_config.encoder``), else what an official
-    checkpoint's or a state dict's layout and shapes say."""
+    names (``encoder``, else the transformer with its ``method_config.encoder``: a checkpoint written before
+    encoders were registered, whose method name may now be a GCN method's), else what an official checkpoint's or
+    a state dict's layout and shapes say."""
     fmt = checkpoint_format(checkpoint)
     if fmt == "suite":
         named = checkpoint.get("encoder") if isinstance(checkpoint.get("encoder"), Mapping) else None
-        method = checkpoint.get("method")
-        name = named["name"] if named else METHODS.get(method).encoder_name if method in METHODS else None
+        name = named["name"] if named else PRE_REGISTRY_ENCODER.name
         config = named["config"] if named else checkpoint.get("method_config", {}).get("encoder")
         if name is not None and config is not None:
             cls = ENCODERS.get(name)

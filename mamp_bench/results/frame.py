@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mamp_bench.models.loading import PRE_REGISTRY_ENCODER
 from mamp_bench.results.evidence import Evidence, clip_counts, custom_settings
 
 COLUMNS = [
@@ -30,9 +31,8 @@ class Results:
 def load_checked(root: str | os.PathLike[str] | None = None, data_root: str | None = None) -> Results:
     """Every record of the store (``--results-dir`` / ``MAMP_BENCH_RESULTS`` / ``./results``) held to its evidence
     (``results/evidence.py``): the ones that verify, each distinct measurement once, and the ones left out."""
-    from mamp_bench.results.verify import check_store
-
     from mamp_bench.results.store import ResultsStore
+    from mamp_bench.results.verify import check_store
 
     checked = check_store(root, data_root)
     passed, store = checked.passed(), ResultsStore(root)
@@ -52,8 +52,8 @@ def results_frame(records: list[dict], evidence: Sequence[Evidence | None] | Non
     what the data is proven to be ("real", "synthetic", "unverified"; without ``evidence``, "synthetic" or
     "unverified" by what the record says); ``custom``: the settings by which the run differs from its recipe;
     ``recipe`` and ``encoder``: the recipe family and the registered encoder (a record written before encoders
-    were registered: its method's); ``record_file`` (from ``paths``) and ``scores``: where its kept class scores
-    are (the 3-stream ensemble reads them)."""
+    were registered names neither: the transformer's, then every method's encoder); ``record_file`` (from
+    ``paths``) and ``scores``: where its kept class scores are (the 3-stream ensemble reads them)."""
     rows = []
     paths = paths or [None] * len(records)
     for record, found, path in zip(records, evidence or [None] * len(records), paths, strict=True):
@@ -76,8 +76,8 @@ def results_frame(records: list[dict], evidence: Sequence[Evidence | None] | Non
                 "test_clips": test,
                 "scale": record.get("scale"),
                 "fidelity": record.get("fidelity", "clean"),
-                "recipe": record.get("recipe") or _method_encoder(record["method"])[1],
-                "encoder": (record.get("encoder") or {}).get("name") or _method_encoder(record["method"])[0],
+                "recipe": record.get("recipe") or PRE_REGISTRY_ENCODER.recipe,
+                "encoder": (record.get("encoder") or {}).get("name") or PRE_REGISTRY_ENCODER.name,
                 "seed": record["seed"],
                 "config_hash": record["config_hash"],
                 "setting": record.get("setting") or {},
@@ -96,14 +96,3 @@ def results_frame(records: list[dict], evidence: Sequence[Evidence | None] | Non
             }
         )
     return pd.DataFrame(rows, columns=COLUMNS)
-
-
-def _method_encoder(method: str) -> tuple[str, str]:
-    """(encoder name, recipe family) of a registered method's encoder; ("?", "?") for a method not registered
-    here."""
-    from mamp_bench.registry import ENCODERS, METHODS
-
-    if method not in METHODS:
-        return "?", "?"
-    encoder = ENCODERS.get(METHODS.get(method).encoder_name)
-    return encoder.name, encoder.recipe
