@@ -172,7 +172,7 @@ class PretrainTask(TrainingTask):
 
     def __init__(self, job: PretrainJob, method: PretrainMethod, runtime: Runtime):
         config = job.config
-        self.job, self.model = job, method
+        self.job, self.model, self.runtime = job, method, runtime
         groups = weight_decay_groups(method, config.weight_decay, method.no_weight_decay())
         self.optimizer = make_adamw(groups, config.lr, (config.beta1, config.beta2), runtime.device)
         wrapped = runtime.wrap(method)
@@ -184,7 +184,8 @@ class PretrainTask(TrainingTask):
     def step(self, x: torch.Tensor | dict[str, torch.Tensor], y: torch.Tensor, seeds: torch.Tensor) -> float:
         if self.job.config.batched_transform:  # raw clips and their draws -> (N, C, window, V, M)
             x = apply_train(x, self.job.config.window)
-        return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast)
+        return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast,
+                             self.runtime)  # fmt: skip
 
     def after_step(self, progress: float) -> None:
         self.model.after_step(progress)

@@ -85,7 +85,7 @@ class Tally:
         if not runtime.distributed:
             return self
         packed = torch.cat([self.confusion.flatten().double(), torch.tensor([self.top5_hits, self.loss_sum])])
-        packed = runtime.sum_tensor(packed.to(runtime.device if runtime.device.type == "cuda" else "cpu")).cpu()
+        packed = runtime.sum_tensor(packed.to(runtime.reduce_device)).cpu()
         n = self.classes**2
         clips = runtime.gather_strided(torch.cat(self.clips)) if self.clips else torch.zeros(0, 7, dtype=torch.long)
         return Tally(
