@@ -154,6 +154,9 @@ def test_the_loss_plot_shows_the_whole_curve_and_legends_name_each_key_once(tmp_
     fig = draw_losses(loss_panels(runs), method_colours())
     whole, tail = fig.axes[:2]
     assert whole.get_yscale() == "log" and "every epoch" in whole.get_title()
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in whole.get_yticklabels() if t.get_text()]
+    assert len(ticks) >= 3 and all("^" not in t for t in ticks), ticks  # numbers, not powers of ten
     assert "from epoch 2" in tail.get_title() and min(min(line.get_xdata()) for line in tail.get_lines()) == 2
     low, high = tail.get_ylim()
     assert high < 1.0  # scaled to what follows the first epoch's drop, which it shows
@@ -175,6 +178,7 @@ def test_the_embedding_has_a_discrete_palette_and_a_key_of_at_most_20_classes():
     assert "classes 1-20 coloured" in sixty.get_title() and "synthetic-ntu60 (synthetic data)" in sixty.get_title()
     colours = [tuple(c.get_facecolor()[0]) for c in sixty.collections]
     assert len(set(colours)) == 21  # one colour per keyed class, grey for the rest: no continuous map
+    assert all(len({round(v, 2) for v in colour[:3]}) > 1 for colour in colours[1:])  # no keyed class is grey
     assert [t.get_text() for t in three.get_legend().get_texts()] == ["class 1", "class 2", "class 3"]
     _legends_beside_the_data(fig)
 

@@ -73,20 +73,31 @@ def key_classes(labels: np.ndarray) -> list[int]:
     return sorted(set(labels.tolist()))[:KEY_CLASSES]
 
 
+#: the colour of the classes beyond the key
+OTHERS = "0.82"
+
+
+def class_palette(matplotlib) -> list:
+    """20 distinct colours for the key classes: tab20 with its two greys (the others' colour) replaced."""
+    colours = list(matplotlib.colormaps["tab20"].colors)
+    colours[14:16] = [matplotlib.colors.to_rgb("#393b79"), matplotlib.colors.to_rgb("#8c6d31")]  # tab20b
+    return colours
+
+
 def draw_embeddings(panels: list[tuple[str, str, np.ndarray, np.ndarray]]):
     """One t-SNE panel per (method, dataset, (N, 2) points, (N,) classes): the key classes in a discrete
     palette with a key beside the panel (classes numbered from 1), the rest grey. The figure."""
     plt = pyplot()
     import matplotlib
 
-    palette = matplotlib.colormaps["tab20"].colors
+    palette = class_palette(matplotlib)
     fig, axes = panel_grid(plt, len(panels), width=5.4, height=4.4)
     for ax, (method, dataset, points, labels) in zip(axes, panels, strict=True):
         keyed = key_classes(labels)
         others = ~np.isin(labels, keyed)
         classes = len(set(labels.tolist()))
         if others.any():
-            ax.scatter(points[others, 0], points[others, 1], color="0.8", s=5, linewidths=0,
+            ax.scatter(points[others, 0], points[others, 1], color=OTHERS, s=4, linewidths=0,
                        label=f"the other {classes - len(keyed)} classes")  # fmt: skip
         for i, c in enumerate(keyed):
             chosen = labels == c

@@ -142,7 +142,7 @@ def draw_losses(panels: list[Panel], colours: dict[str, str]):
     for i, panel in enumerate(panels):
         whole, tail = axes[2 * i], axes[2 * i + 1]
         draw_lines(whole, panel.lines, colours)
-        whole.set_yscale("log")
+        log_axis(whole.yaxis)
         whole.set(title=f"{panel.title}\nevery epoch (log scale)", xlabel="epoch", ylabel="pretraining loss")
         if max(max(line.x) for line in panel.lines) >= 2:
             draw_lines(tail, panel.lines, colours, start=2)
@@ -153,6 +153,17 @@ def draw_losses(panels: list[Panel], colours: dict[str, str]):
         legend_outside(tail if tail.lines else whole)
     fig.suptitle("Pretraining loss per epoch, one row per objective and dataset", fontsize="medium")
     return fig
+
+
+def log_axis(axis) -> None:
+    """A logarithmic axis whose ticks read as numbers (0.9, 1, 1.5, 2, ...), not powers of ten: a loss often
+    spans less than a decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    axis.axes.set_yscale("log")
+    axis.set_major_locator(LogLocator(base=10, subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def plot_pretraining_losses(runs_dir: Path, out: Path, colours: dict[str, str] | None = None) -> Path | None:
