@@ -178,7 +178,8 @@ def print_rich(tables: list[Table], console=None) -> None:
     console = console or Console(width=shutil.get_terminal_size((120, 24)).columns)
     for table in tables:
         headers, body = grid(table, RICH)
-        console.print(plain(table.caption()), markup=False, overflow="fold")  # at the terminal's width, not the table's
+        # the caption at the terminal's width: as the table's title it would wrap at the table's
+        console.print(plain(table.caption()), markup=False, highlight=False, overflow="fold")
         out = RichTable()
         for i, header in enumerate(headers):
             out.add_column(header, overflow="fold", min_width=None if i else 14)
@@ -187,7 +188,7 @@ def print_rich(tables: list[Table], console=None) -> None:
         console.print(out)
         if table.comparisons:
             title, columns = _comparison_title(table)
-            console.print(plain(title), markup=False, overflow="fold")
+            console.print(plain(title), markup=False, highlight=False, overflow="fold")
             paired = RichTable()
             for column in columns:
                 paired.add_column(RICH.text(column), overflow="fold")
@@ -195,9 +196,9 @@ def print_rich(tables: list[Table], console=None) -> None:
                 paired.add_row(*cells)
             console.print(paired)
         if table.left_out:
-            console.print(plain(table.left_out_note()), markup=False, overflow="fold")
+            console.print(plain(table.left_out_note()), markup=False, highlight=False, overflow="fold")
         for i, source in enumerate(table.sources, 1):
-            console.print(f"[{i}] {source}", markup=False, overflow="fold")
+            console.print(f"[{i}] {source}", markup=False, highlight=False, overflow="fold")
 
 
 def rich_text(table: Table, width: int = 120) -> str:
