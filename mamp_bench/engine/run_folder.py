@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,16 @@ from mamp_bench import faults
 from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import (
+    FOLDER_MARKER,
     MAX_JSON_BYTES,
+    adopt_folder,
     atomic_write,
     check_regular,
     json_text,
+    open_own_file,
     read_json,
     read_regular,
+    remove_own_files,
     sha256_file,
     storage_error,
     write_json,
@@ -148,11 +151,12 @@ class RunFolder:
         write_json(self.path / "config.json", config)
 
     def recorded(self, key: str) -> Any:
-        """A value of this run's ``config.json`` (None when there is none)."""
+        """A value of this run's ``config.json`` (None when there is none, or it is not a JSON object)."""
         try:
-            return json.loads((self.path / "config.json").read_text()).get(key)
-        except (OSError, ValueError, AttributeError):
+            config = read_json(self.path / "config.json", "run configuration")
+        except DataFormatError:
             return None
+        return config.get(key) if isinstance(config, dict) else None
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
@@ -229,14 +233,14 @@ class RunFolder:
     # -- one process at a time ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, wait: bool = False) -> Iterator[None]:
+    def lock(self, digest: str, wait: bool = False) -> Iterator[None]:
         """Hold this run folder for one process: a second one gets a one-line error naming the holder's
-        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it. A
-        failure while it is held, before the run saved anything, removes what it wrote
-        (``discard_if_unstarted``), so no folder holding only a configuration is left behind."""
-        created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as handle:
+        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it. The
+        folder must be the suite's (``adopt``); its lock file is never opened through a link. A failure
+        while it is held, before the run saved anything, removes what it wrote (``discard_if_unstarted``),
+        so no folder holding only a configuration is left behind."""
+        created = self.adopt(digest)
+        with open_own_file(self.path / ".lock", "the run folder's lock") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -256,16 +260,24 @@ class RunFolder:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def adopt(self, digest: str) -> bool:
+        """Make the folder the run's: new, empty, marked as the suite's, or a run folder of this configuration
+        written before folders were marked; a folder holding anything else (a user's files) is refused with one
+        line. Whether it was created now."""
+        marked = os.path.lexists(self.path / FOLDER_MARKER)
+        if not marked and self.path.is_dir() and self.recorded("config_hash") == digest:
+            with open_own_file(self.path / FOLDER_MARKER, "the marker of the run folder") as handle:
+                handle.write("This folder was created by mamp-bench; it removes only the files it wrote here.\n")
+        return adopt_folder(self.path, "run folder", "choose another with --output-dir or --runs-dir")
+
     def discard_if_unstarted(self, created: bool) -> None:
         """After a failure before the run saved anything (no log line, checkpoint, record or summary), remove
-        what it wrote: the whole folder when this invocation ``created`` it (and its parent when left empty),
-        else its ``config.json``."""
+        what it wrote (its configuration and lock; the folder too when nothing else is left in it). Only files
+        the suite writes are ever removed."""
         saved = ("log.jsonl", "record.json", "summary.json")
         if any((self.path / name).exists() for name in saved) or any(self.path.glob("*.pth")):
             return
+        remove_own_files(self.path, ["config.json", ".lock"])
         if created:
-            shutil.rmtree(self.path, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.path.parent.rmdir()  # only if empty
-        else:
-            (self.path / "config.json").unlink(missing_ok=True)
