@@ -187,12 +187,13 @@ def prepared(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile
 
 
 def found(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile | None:
-    """The prepared file of a dataset if it is there (nothing is generated), else None."""
+    """The prepared file of a dataset if it is there and readable (nothing is generated), else None (a plan
+    that only looks, such as ``reproduce --dry-run``, shows it as having no record)."""
     try:
         path = spec.path(data_root)
+        return DataFile.read(spec, path) if path.is_file() else None
     except UserError:
         return None
-    return DataFile.read(spec, path) if path.is_file() else None
 
 
 def families() -> list[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from mamp_bench import faults
 from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES
+from mamp_bench.engine.metric_logs import EVENTS_GLOB
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import (
     FOLDER_MARKER,
@@ -37,6 +38,9 @@ from mamp_bench.fileio import (
     write_json,
 )
 
+#: What a run writes before its first epoch is saved: its configuration, its lock, its (empty) metric logs, a
+#: semi-supervised run's subset
+UNSTARTED_FILES = ("config.json", ".lock", EVENTS_GLOB, "subset.json")
 #: Size bound of a run's log: one line of about 300 bytes an epoch (the paper's 400 epochs: 120 KB); 64 MiB.
 MAX_LOG_BYTES = 64 << 20
 
@@ -277,7 +281,8 @@ class RunFolder:
         saved = ("log.jsonl", "record.json", "summary.json")
         if any((self.path / name).exists() for name in saved) or any(self.path.glob("*.pth")):
             return
-        remove_own_files(self.path, ["config.json", ".lock"])
+        written = [p.name for pattern in UNSTARTED_FILES for p in self.path.glob(pattern)]
+        remove_own_files(self.path, written)
         if created:
             with contextlib.suppress(OSError):
                 self.path.parent.rmdir()  # only if empty
