@@ -66,8 +66,8 @@ class RunFolder:
 
     def inspect(self, digest: str, data: str | None, epoch: int = -1, allow_unverified: bool = False) -> FolderState:
         """The folder's state for a run of configuration ``digest`` on data of fingerprint ``data``; a
-        one-line error when it holds a run of another configuration or of other data. ``epoch``: the
-        checkpoint a finished run is evaluated at (-1: its final one), hashed here, once."""
+        one-line error when it holds a run of another configuration or of other data, or a finished run that
+        kept no checkpoint of ``epoch`` (-1: its final one), the checkpoint evaluated, hashed here, once."""
         summary = self.summary()
         resumable = (self.path / "checkpoint-last.pth").exists()
         claims = bool(summary and summary.get("finished"))
@@ -75,21 +75,12 @@ class RunFolder:
             self.check_identity(digest, data)
         if not claims:
             return FolderState(False, resumable)
+        evaluated = self.kept_checkpoint(epoch) if epoch >= 0 else None
         try:
-            final = self.path / summary["final_checkpoint"] if summary.get("final_checkpoint") else None
-            if summary.get("record"):
-                check_regular(summary["record"], MAX_JSON_BYTES, "result record")
-            if final is None:
-                return FolderState(True, resumable)
-            evaluated = final if epoch < 0 else self.kept_checkpoint(epoch)
-            digest_of = self.verify(evaluated, allow_unverified)
-            if evaluated != final:
-                self.verify(final)
+            checkpoint, sha256 = self._verify_summary(summary, evaluated, allow_unverified)
         except (UserError, TypeError, ValueError) as exc:
-            if epoch >= 0 and "kept no checkpoint" in str(exc):
-                raise
             return FolderState(False, resumable, problem=str(exc))
-        return FolderState(True, resumable, evaluated, digest_of)
+        return FolderState(True, resumable, checkpoint, sha256)
 
     @property
     def finished(self) -> bool:
@@ -99,13 +90,24 @@ class RunFolder:
         if not (summary and summary.get("finished")):
             return False
         try:
-            if summary.get("final_checkpoint"):
-                self.verify(self.path / summary["final_checkpoint"])
-            if summary.get("record"):
-                check_regular(summary["record"], MAX_JSON_BYTES, "result record")
+            self._verify_summary(summary)
         except (UserError, TypeError, ValueError):
             return False
         return True
+
+    def _verify_summary(self, summary: dict[str, Any], evaluated: Path | None = None,
+                        allow_unverified: bool = False) -> tuple[Path | None, str | None]:  # fmt: skip
+        """(checkpoint, sha256) of the evaluated checkpoint (the final one unless given) once every file the
+        summary names exists and verifies; an error saying which does not otherwise."""
+        if summary.get("record"):
+            check_regular(summary["record"], MAX_JSON_BYTES, "result record")
+        if not summary.get("final_checkpoint"):
+            return None, None
+        final = self.path / summary["final_checkpoint"]
+        sha256 = self.verify(final, allow_unverified)
+        if evaluated is None or evaluated == final:
+            return final, sha256
+        return evaluated, self.verify(evaluated, allow_unverified)
 
     def check_identity(self, digest: str, data: str | None) -> None:
         """Refuse to continue or reuse a folder whose run has another configuration than ``digest``, or
