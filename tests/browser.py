@@ -246,7 +246,7 @@ SCREENSHOTS = (
     ("site-synthetic.png", "index.html", 1280, 640, "#linear-synthetic"),
     ("site-row.png", "row", 1280, 1200, None),
     ("site-compare.png", "compare.html", 1280, 420, None),
-    ("site-narrow.png", "index.html", 390, 844, None),
+    ("site-narrow.png", "index.html", 390, 844, "#linear-real"),
 )
 
 
