@@ -20,6 +20,7 @@ import pytest
 from mamp_bench.cli import main
 from mamp_bench.results.frame import load_checked
 from mamp_bench.results.site.build import build_site
+from mamp_bench.results.site.contents import table_page
 from mamp_bench.results.site.row_pages import reproduce_command
 from mamp_bench.results.store import ResultsStore
 from mamp_bench.results.tables import build_tables, compare, table_names
@@ -98,7 +99,7 @@ def test_every_link_stays_in_the_site_and_every_measured_number_reaches_its_reco
             for row in t.rows:
                 for cell in row.cells:
                     expected_links += bool(row.kind == "measured" and cell.by_seed)
-    leaderboards = [found[p] for p in ("index.html", *(f"{n}.html" for n in table_names() if n != "linear"))]
+    leaderboards = [found[table_page(name)] for name in table_names()]
     linked = [href for page in leaderboards for _, href in page.measured]
     assert len(linked) == expected_links > 20
     for href in linked:
@@ -108,7 +109,7 @@ def test_every_link_stays_in_the_site_and_every_measured_number_reaches_its_reco
             matches = list(committed_site.glob(f"records/*/*/*/{record}.json"))
             assert len(matches) == 1, record
     verification = verify_store(committed_site)
-    assert verification.problems == [] and verification.records == len(list((COMMITTED / "records").rglob("*.json")))
+    assert verification.problems == [] and verification.records == len(results.frame)
 
 
 def test_a_row_page_shows_the_records_of_its_cell_with_their_evidence(committed_site):
@@ -163,7 +164,7 @@ HOSTILE = '<img src=x onerror="alert(1)">'
 
 def kinds_store(root: Path) -> ResultsStore:
     """A store with a real row (paper scale, recipe), a custom row (real data with a setting given, whose name
-    is ``HOSTILE``) and a synthetic row, two seeds each."""
+    is ``HOSTILE``) and a synthetic row, two seeds each, and a third seed of the real row edited by hand."""
     store = ResultsStore(root)
     base = {
         "method": "mamp",
@@ -206,6 +207,10 @@ def kinds_store(root: Path) -> ResultsStore:
                 "metrics": {"top1_best": 40.0 + seed, "top1_final": 39.0},
             },
         )
+    forged = write_record(store, {**base, "dataset": "ntu60-xsub", "seed": 2, "overrides": {},
+                                  "metrics": {"top1_best": 84.5, "top1_final": 83.0}})  # fmt: skip
+    path = store.path_for(forged)
+    path.write_text(path.read_text().replace('"top1_best": 84.5', '"top1_best": 99.5'))  # edited after it was written
     return store
 
 
@@ -242,6 +247,15 @@ def test_real_custom_and_synthetic_rows_stay_in_their_own_sections(kinds_site):
     for other in ("custom", "synthetic"):
         section = index.split(f'data-section="{other}"')[1].split("</section>")[0]
         assert "ICCV 2023" not in section and "Δ vs reported" not in section
+
+
+def test_a_record_that_does_not_verify_is_named_with_its_reason_and_shown_nowhere(kinds_site):
+    text = {p.relative_to(kinds_site).as_posix(): p.read_text() for p in kinds_site.rglob("*.html")}
+    assert not any("99.5" in page for page in text.values())
+    (row,) = [r.split("</tr>")[0] for r in text["records.html"].split("<tr") if "-s2.json" in r]
+    assert "left out: edited: its checksum does not match its content" in row and "href" not in row
+    assert "Left out 1 record file(s) that do not verify (1 edited)" in text["index.html"]
+    assert not list(kinds_site.glob("records/**/*-s2.*"))
 
 
 def test_text_from_records_is_text_on_every_page(kinds_site):
@@ -320,16 +334,21 @@ def test_the_figures_of_plot_are_embedded(committed_site):
         assert (committed_site / "figures" / name).read_bytes() == (COMMITTED / "figures" / name).read_bytes()
 
 
-def test_nox_site_builds_it_from_the_committed_results():
-    import importlib.util
+def test_nox_site_builds_it_from_the_committed_results(monkeypatch):
+    """``nox -s site``: the session's own code run against a recording session (the noxfile executed with a stand-in
+    ``nox`` module, so that nox's registry, which another test fills from the same file, is left alone)."""
+    import sys
+    import types
 
     from tests.test_figures import RecordingSession
 
-    spec = importlib.util.spec_from_file_location("noxfile_under_test", REPO / "noxfile.py")
-    noxfile = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(noxfile)
+    stand_in = types.ModuleType("nox")
+    stand_in.session, stand_in.Session, stand_in.options = (lambda f: f), object, types.SimpleNamespace()
+    monkeypatch.setitem(sys.modules, "nox", stand_in)
+    namespace: dict = {"__name__": "noxfile_under_test"}
+    exec(compile((REPO / "noxfile.py").read_text(), "noxfile.py", "exec"), namespace)  # noqa: S102 - our noxfile
     session = RecordingSession([])
-    getattr(noxfile.site, "func", noxfile.site)(session)
+    namespace["site"](session)
     assert session.commands == [["mamp-bench", "site", "--results-dir", "results", "--out", "results/site"]]
 
 
