@@ -58,13 +58,8 @@ class Facets:
     def row(self, site: Site, row: Row) -> dict[str, str | None]:
         """The data attributes of a row: its kind, its records' fidelity (measured), its backbone (when the
         tables give one)."""
-        fidelities = sorted(
-            {
-                str(m.record.get("fidelity", "clean"))
-                for cell in row.cells
-                for m in (site.page_of(cell).records if site.page_of(cell) else [])
-            }
-        )
+        pages = [page for page in map(site.page_of, row.cells) if page is not None]
+        fidelities = sorted({str(m.record.get("fidelity", "clean")) for page in pages for m in page.records})
         return {
             "data_kind": self.add("kind", ROW_KINDS.get(row.kind, row.kind)),
             "data_fidelity": self.add("fidelity", "/".join(fidelities)),
