@@ -53,6 +53,14 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def site(session: nox.Session) -> None:
+    """The leaderboard site of the committed ``results/`` (``results/site/``, opened from the file system);
+    ``nox -s site -- --out DIR`` elsewhere."""
+    install_suite(session)
+    session.run("mamp-bench", "site", "--results-dir", "results", "--out", "results/site", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Throughput benchmarks; prints tables (medians and spreads, the machine named)."""
     install_suite(session)

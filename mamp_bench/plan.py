@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from mamp_bench.checkpoints import load_checkpoint
-from mamp_bench.config import config_hash, require, to_dict
+from mamp_bench.config import require, to_dict
 from mamp_bench.data.npzio import check_splits
 from mamp_bench.data.specs import DataFile, DatasetSpec, default_dataset, found, get_dataset, prepared
 from mamp_bench.engine.distributed import Runtime, environment, init_runtime
@@ -35,7 +35,7 @@ from mamp_bench.methods.checkpoints import checkpoint_method
 from mamp_bench.models.loading import load_encoder
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 from mamp_bench.registry import METHODS, PROTOCOLS
-from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.store import ResultsStore, run_hash
 from mamp_bench.scales import check_scale
 from mamp_bench.seeding import seed_check
 from mamp_bench.settings import CACHE_ENV, cache_dir, runs_dir
@@ -182,9 +182,7 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
         method_config = method_configuration(method_cls, source.family, scale, overrides.method, schedule.window)
         identity = {"kind": "fresh", "encoder_config": to_dict(method_config.encoder), "init_seed": seed}
         encoder = EncoderSource("fresh", identity, encoder_config=method_config.encoder, init_seed=seed)
-    spec = {"protocol": protocol_cls.name, "method": request.method, "dataset": target.name, "scale": scale,
-            "protocol_config": to_dict(config), "encoder": encoder.identity}  # fmt: skip
-    digest = config_hash(spec)
+    digest = run_hash(protocol_cls.name, request.method, target.name, scale, to_dict(config), encoder.identity)
     folder = runs_dir(options.runs_dir) / protocol_cls.name / f"{request.method}-{target.name}-{digest}-s{request.seed}"
     return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunFolder(folder))
 

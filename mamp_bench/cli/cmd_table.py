@@ -32,6 +32,16 @@ def register(subparsers) -> None:
         "Default: rich on a terminal, markdown when the output is a file (--out) or a pipe",
     )
     parser.add_argument("--scale", choices=SCALES, help="only measured rows of this scale")
+    add_metric(parser)
+    parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
+    parser.add_argument("--no-reported", action="store_true", help="leave out the published rows")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired significance test of method A against B")
+    parser.add_argument("--out", help="write to this file instead of the terminal")
+    parser.set_defaults(func=run)
+
+
+def add_metric(parser) -> None:
+    """``--metric``: which accuracy of a record the tables show (``METRICS``)."""
     parser.add_argument(
         "--metric",
         default="best",
@@ -39,11 +49,6 @@ def register(subparsers) -> None:
         help="best over epochs (as the paper's scripts report; the default, comparable to published numbers), "
         "final epoch, or last5: the mean of the last 5 epochs (robust to choosing the epoch on the test set)",
     )
-    parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
-    parser.add_argument("--no-reported", action="store_true", help="leave out the published rows")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired significance test of method A against B")
-    parser.add_argument("--out", help="write to this file instead of the terminal")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

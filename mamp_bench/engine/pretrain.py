@@ -280,7 +280,7 @@ def pretrain(plan: PretrainPlan, runtime: Runtime, environment: dict[str, Any], 
              "checkpoint", show)  # fmt: skip
         (plan.folder.path / "summary.json").unlink(missing_ok=True)
     dataset = build_train_set(plan.job, plan.data_file)
-    with plan.folder.lock(wait) if runtime.is_main else contextlib.nullcontext():
+    with plan.folder.lock(plan.job.digest, wait) if runtime.is_main else contextlib.nullcontext():
         if wait and not plan.restart:  # another process may have finished it while this one waited
             state = plan.folder.inspect(plan.job.digest, plan.data_fingerprint, plan.evaluated_epoch, allow_unverified)
             if state.finished:

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from mamp_bench.checkpoint_checks import check_tensors
 from mamp_bench.checkpoints import checkpoint_format, encoder_state, load_checkpoint, load_into, suite_state
 from mamp_bench.config import from_dict
 from mamp_bench.errors import UserError
@@ -65,5 +66,8 @@ def load_encoder(
         config = from_dict(EncoderConfig, inferred_method_config(ckpt)["encoder"])
     config.validate()  # a checkpoint's configuration is input too
     encoder = SkeletonEncoder(config)
-    load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
+    state = encoder_state(ckpt)
+    expected = {name: tuple(value.shape) for name, value in encoder.state_dict().items()}
+    check_tensors(state, expected, "checkpoint encoder")  # exactly its keys, floating point, declared shapes
+    load_into(encoder, state, "checkpoint encoder")
     return encoder.eval()

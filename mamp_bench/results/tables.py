@@ -68,6 +68,7 @@ def method_rank(method: str) -> tuple[int, str]:
 @dataclass
 class Cell:
     by_seed: dict[int, float] = field(default_factory=dict)  # measured: seed -> value
+    records: dict[int, str] = field(default_factory=dict)  # measured: seed -> config hash of the record that gave it
     reported: float | None = None
     best: bool = False  # the best published number of its column
 
@@ -306,8 +307,9 @@ def _measured_rows(name, data, metric, columns, protocols, scales, kind) -> list
         cells = []
         for column in columns:
             chosen = group.loc[_column_mask(group, column)].dropna(subset=[metric])
-            pairs = zip(chosen["seed"], chosen[metric], strict=True)
-            cells.append(Cell({int(seed): float(value) for seed, value in pairs}))
+            pairs = list(zip(chosen["seed"], chosen[metric], chosen["config_hash"], strict=True))
+            cells.append(Cell({int(seed): float(value) for seed, value, _ in pairs},
+                              {int(seed): str(digest) for seed, _, digest in pairs}))  # fmt: skip
         row = Row(label, "measured", cells, method, proto, dict(group["overrides"].iloc[0]))
         counterpart = METHODS.get(method).reported_as if method in METHODS else None
         if counterpart and kind == "real" and proto == name:
@@ -428,6 +430,8 @@ def compare(frame: pd.DataFrame, name: str, a: str, b: str, scale: str | None = 
     kinds = table_kind(data)
     for kind in KINDS:
         part = data[kinds == kind] if len(data) else data
+        if part.empty:  # no record of this kind: nothing to pair (and no pandas work for nothing)
+            continue
         for column in columns:
             sub = part[_column_mask(part, column)]
             left = sub[sub["method"] == a].groupby("seed")[metric].mean()
