@@ -68,6 +68,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def readme(session: nox.Session) -> None:
+    """The README's examples, written from real runs (scripts/readme_examples.py): the tables from the committed
+    records, then a quick start in a scratch clone for the zoo listing and the figures; ``-- --only tables``
+    skips the run."""
+    install_suite(session)
+    session.run("python", "scripts/readme_examples.py", *session.posargs)
+
+
+@nox.session
 def reproduce(session: nox.Session) -> None:
     """The paper's matrix: smoke scale on the synthetic data by default (regenerates results/*.md and
     results/figures/); ``nox -s reproduce -- --scale paper --data-root DIR`` for the published recipe on

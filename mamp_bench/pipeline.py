@@ -86,7 +86,7 @@ def publish(
     folder, record = plan.resolved.folder, record_of(plan, encoder, result, started)
     predictions = result.predictions.to_bytes()
     write_bytes(folder.path / "predictions.npz", predictions)
-    best = result.predictions.metrics()["best_epoch"]
+    best = result.predictions.metrics()["best_epoch"] - 1  # counted from 1; an index of top1_by_epoch here
     for name, epoch in (("final", -1), ("best", best)):
         with atomic_write(folder.path / f"confusion_{name}.csv", "w") as handle:  # never half-written
             np.savetxt(handle, result.predictions.confusion(epoch), fmt="%d", delimiter=",")

@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from mamp_bench.checkpoints import load_checkpoint
-from mamp_bench.config import apply_overrides, require, to_dict
+from mamp_bench.config import require, to_dict
 from mamp_bench.data.npzio import check_splits
 from mamp_bench.data.specs import DataFile, DatasetSpec, default_dataset, found, get_dataset, prepared
 from mamp_bench.engine.distributed import Runtime, environment, init_runtime
-from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, PretrainPlan
+from mamp_bench.engine.pretrain import PretrainJob, PretrainPlan, method_configuration, pretrain_schedule
 from mamp_bench.engine.run_folder import FolderState, RunFolder
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import ensure_writable, sha256_file
@@ -36,7 +36,7 @@ from mamp_bench.models.loading import load_encoder
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
 from mamp_bench.registry import METHODS, PROTOCOLS
 from mamp_bench.results.store import ResultsStore, run_hash
-from mamp_bench.scales import PRETRAIN, check_scale
+from mamp_bench.scales import check_scale
 from mamp_bench.seeding import seed_check
 from mamp_bench.settings import CACHE_ENV, cache_dir, runs_dir
 
@@ -178,9 +178,8 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
                     "pretrain_hash": job.digest, "pretrain_config": job.spec(), "checkpoint_epoch": epoch}  # fmt: skip
         encoder = EncoderSource("pretrained", identity, checkpoint, pretraining=job, checkpoint_epoch=epoch)
     else:
-        schedule = apply_overrides(apply_overrides(PretrainConfig(), PRETRAIN[scale]), overrides.pretrain)
-        schedule.validate()  # only its window is used here, but a setting given is a setting checked
-        method_config = method_cls.resolve_config(source.family, scale, overrides.method, window=schedule.window)
+        schedule = pretrain_schedule(scale, overrides.pretrain)  # only its window is used; a setting given is checked
+        method_config = method_configuration(method_cls, source.family, scale, overrides.method, schedule.window)
         identity = {"kind": "fresh", "encoder_config": to_dict(method_config.encoder), "init_seed": seed}
         encoder = EncoderSource("fresh", identity, encoder_config=method_config.encoder, init_seed=seed)
     digest = run_hash(protocol_cls.name, request.method, target.name, scale, to_dict(config), encoder.identity)

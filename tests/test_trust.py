@@ -64,7 +64,7 @@ def test_a_checkpoint_of_another_method_is_refused_and_method_is_not_a_setting(
     pretrain = ["pretrain", "--runs-dir", str(tmp_path / "r"), "--device", "cpu", "--set", "method=mae"]
     assert main(pretrain) == 2 and "'method' is not a setting" in one_line(capsys.readouterr().err)
     assert main([*refused[:-6], "--method", "mamp", "--set", "pretrain.method=mae"]) == 2
-    assert "unknown setting 'method'" in one_line(capsys.readouterr().err)
+    assert "unknown setting 'pretrain.method'" in one_line(capsys.readouterr().err)
 
 
 def test_an_official_checkpoint_is_the_method_its_args_name(tmp_path, capsys):

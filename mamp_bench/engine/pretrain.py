@@ -24,7 +24,16 @@ from typing import Any
 
 import torch
 
-from mamp_bench.config import MAX_BATCH, MAX_EPOCHS, MAX_WORKERS, apply_overrides, config_hash, require, to_dict
+from mamp_bench.config import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_WORKERS,
+    apply_overrides,
+    config_hash,
+    require,
+    setting_scope,
+    to_dict,
+)
 from mamp_bench.console import echo
 from mamp_bench.data.batched_transform import DeferredTrainSet, apply_train
 from mamp_bench.data.dataset import SkeletonDataset
@@ -81,7 +90,8 @@ class PretrainConfig:
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (0 <= self.min_lr <= self.lr, f"min_lr must be in [0, lr], got {self.min_lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)"),
+            (0 <= self.beta1 < 1, f"beta1 must be in [0, 1), got {self.beta1}"),
+            (0 <= self.beta2 < 1, f"beta2 must be in [0, 1), got {self.beta2}"),
             (self.amp in ("none", "bf16"), f"amp must be 'none' or 'bf16', got {self.amp!r}"),
             (4 <= self.window <= MAX_CLIP_FRAMES and self.window % 4 == 0,
              f"window must be a multiple of 4 in [4, {MAX_CLIP_FRAMES}] (a prepared clip's length), "
@@ -95,6 +105,23 @@ class PretrainConfig:
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
     RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "keep_epochs", "batched_transform")
+
+
+def pretrain_schedule(scale: str, overrides: dict[str, Any], seed: int = 0) -> PretrainConfig:
+    """The paper's schedule with the scale's and the user's overrides, validated; an error names the key as the
+    user sets it (``pretrain.batch_size``)."""
+    with setting_scope("pretrain."):
+        config = apply_overrides(apply_overrides(PretrainConfig(seed=seed), PRETRAIN[check_scale(scale)]), overrides)
+        config.validate()
+    return config
+
+
+def method_configuration(method_cls: type[PretrainMethod], family: str, scale: str, overrides: dict[str, Any],
+                         window: int) -> Any:  # fmt: skip
+    """A method's configuration for a dataset family and scale with the user's overrides, validated; an error
+    names the key as the user sets it (``method.mask_ratio``)."""
+    with setting_scope("method."):
+        return method_cls.resolve_config(family, scale, overrides, window)
 
 
 @dataclass
@@ -115,14 +142,13 @@ class PretrainJob:
         method_cls = METHODS.get(method)
         if not method_cls.pretrainable:
             raise UserError(f"method {method!r} has nothing to pretrain")
-        config = apply_overrides(apply_overrides(PretrainConfig(seed=seed), PRETRAIN[check_scale(scale)]), schedule)
-        config.validate()
+        config = pretrain_schedule(scale, schedule, seed)
         if keep_epoch >= config.epochs:
             raise UserError(f"checkpoint_epoch {keep_epoch} does not exist: the pretraining runs {config.epochs} "
                             f"epochs (0 to {config.epochs - 1})")  # fmt: skip
         if keep_epoch >= 0:
             config = dataclasses.replace(config, keep_epochs=tuple(sorted({*config.keep_epochs, keep_epoch})))
-        method_config = method_cls.resolve_config(dataset.family, scale, method_settings, config.window)
+        method_config = method_configuration(method_cls, dataset.family, scale, method_settings, config.window)
         return cls(method, dataset.name, config, method_config)
 
     def spec(self) -> dict[str, Any]:
@@ -146,7 +172,7 @@ class PretrainTask(TrainingTask):
 
     def __init__(self, job: PretrainJob, method: PretrainMethod, runtime: Runtime):
         config = job.config
-        self.job, self.model = job, method
+        self.job, self.model, self.runtime = job, method, runtime
         groups = weight_decay_groups(method, config.weight_decay, method.no_weight_decay())
         self.optimizer = make_adamw(groups, config.lr, (config.beta1, config.beta2), runtime.device)
         wrapped = runtime.wrap(method)
@@ -158,7 +184,8 @@ class PretrainTask(TrainingTask):
     def step(self, x: torch.Tensor | dict[str, torch.Tensor], y: torch.Tensor, seeds: torch.Tensor) -> float:
         if self.job.config.batched_transform:  # raw clips and their draws -> (N, C, window, V, M)
             x = apply_train(x, self.job.config.window)
-        return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast)
+        return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast,
+                             self.runtime)  # fmt: skip
 
     def after_step(self, progress: float) -> None:
         self.model.after_step(progress)

@@ -220,12 +220,14 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
 
 def epoch_log_csv(epochs: list[dict[str, Any]]) -> bytes:
     """A run's per-epoch log (``log.jsonl`` lines) as CSV: one row per epoch, one column per quantity
-    (loss, lr, throughput, test accuracy), for spreadsheets and ``pandas.read_csv``."""
+    (loss, lr, throughput, test accuracy), for spreadsheets and ``pandas.read_csv``. Its ``epoch`` counts from
+    1, as the progress log, the records' ``best_epoch`` and the figures do (``log.jsonl`` keeps the 0-based index
+    of the checkpoint files, ``checkpoint-<index>.pth``, named as the reference names them)."""
     columns: list[str] = []
     for row in epochs:
         columns += [key for key in row if key not in columns and key != "checkpoint_sha256"]
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(epochs)
+    writer.writerows({**row, "epoch": row["epoch"] + 1} if isinstance(row.get("epoch"), int) else row for row in epochs)
     return out.getvalue().encode()

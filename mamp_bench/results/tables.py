@@ -166,8 +166,9 @@ class Table:
             "data yet: every row is a published figure."
         )  # fmt: skip
         if any(row.kind == "reported" for row in self.rows):
-            text += (" Published rows: ordered by year, then score; the best published number of each column in "
-                     "bold; sources in the notes.")  # fmt: skip
+            text += (f" Published rows: ordered by year, then by their {self.columns[0].label} figure, lowest first "
+                     "(rows without one last in their year); the best published number of each column in bold; "
+                     "sources in the notes.")  # fmt: skip
         return text
 
 
@@ -354,8 +355,9 @@ def _reported_cells(method: str, columns: tuple[TableColumn, ...]) -> list[Cell]
 
 
 def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list[Row]:
-    """Published rows of the table's columns, ordered by year then score, the best of each column
-    marked; their sources become numbered notes (appended to ``sources``)."""
+    """Published rows of the table's columns, ordered by year, then by their figure in the table's first column
+    (rows without one last in their year), the best of each column marked; their sources become numbered notes
+    (appended to ``sources``)."""
     rep = reported()
     rep = rep[rep["protocol"].isin({c.reported for c in columns if c.reported})]
     rows = []
@@ -366,7 +368,7 @@ def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list
         venue = group["venue"].iloc[0]
         rows.append((int(group["year"].iloc[0]), Row(f"{method} ({venue})", "reported", cells, method),
                      sorted(set(group["source"]))))  # fmt: skip
-    rows.sort(key=lambda item: (item[0], _score(item[1]), item[1].label))
+    rows.sort(key=lambda item: (item[0], *_first_column(item[1]), item[1].label))
     for column in range(len(columns)):
         values = [row.cells[column].reported for _, row, _ in rows if row.cells[column].reported is not None]
         for _, row, _ in rows:
@@ -379,9 +381,10 @@ def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list
     return [row for _, row, _ in rows]
 
 
-def _score(row: Row) -> float:
-    values = [c.reported for c in row.cells if c.reported is not None]
-    return float(np.mean(values)) if values else 0.0
+def _first_column(row: Row) -> tuple[bool, float]:
+    """A published row's sort key within its year: its figure in the table's first column (none: after)."""
+    value = row.cells[0].reported
+    return (value is None, value or 0.0)
 
 
 def compare_rows(table: Table) -> list[Comparison]:
