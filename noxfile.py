@@ -53,10 +53,27 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def site(session: nox.Session) -> None:
+    """The leaderboard site of the committed ``results/`` (``results/site/``, opened from the file system);
+    ``nox -s site -- --out DIR`` elsewhere."""
+    install_suite(session)
+    session.run("mamp-bench", "site", "--results-dir", "results", "--out", "results/site", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Throughput benchmarks; prints tables (medians and spreads, the machine named)."""
     install_suite(session)
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def readme(session: nox.Session) -> None:
+    """The README's examples, written from real runs (scripts/readme_examples.py): the tables from the committed
+    records, then a quick start in a scratch clone for the zoo listing and the figures; ``-- --only tables``
+    skips the run."""
+    install_suite(session)
+    session.run("python", "scripts/readme_examples.py", *session.posargs)
 
 
 @nox.session

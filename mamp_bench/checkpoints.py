@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from mamp_bench.checkpoint_checks import check_archive
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import read_regular, write_bytes
 
@@ -57,6 +58,7 @@ def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[
     if isinstance(source, Mapping):
         return dict(source)
     path = Path(source)
+    check_archive(path, MAX_CHECKPOINT_BYTES)  # its zip directory first: nothing decompressed or read whole yet
     data = read_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint")
     if not data:
         raise UserError(f"checkpoint {path} is empty")

@@ -10,6 +10,8 @@ NaN, which fails every comparison, fails them too.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import hashlib
@@ -17,7 +19,7 @@ import json
 import math
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, TypeVar
 
 from mamp_bench.errors import UserError
@@ -136,9 +138,11 @@ def parse_value(text: str, hint: Any, key: str) -> Any:
 
 
 def apply_overrides(config: C, overrides: dict[str, Any]) -> C:
-    """A copy of ``config`` with dotted-key overrides applied (strings are parsed to the field type)."""
+    """A copy of ``config`` with dotted-key overrides applied (strings are parsed to the field type); an error
+    names the key with the ``setting_scope``'s prefix, as the user passes it."""
+    scope = _SCOPE.get()
     for key, value in overrides.items():
-        config = _set(config, key.split("."), value, key)
+        config = _set(config, key.split("."), value, scope + key)
     return config
 
 
@@ -146,7 +150,7 @@ def _set(obj: Any, path: list[str], value: Any, full_key: str) -> Any:
     hints = typing.get_type_hints(type(obj))
     name = path[0]
     if name not in hints:
-        valid = flat_keys(type(obj))
+        valid = flat_keys(type(obj), full_key[: len(full_key) - len(".".join(path))])  # the keys beside it, in full
         close = difflib.get_close_matches(full_key, valid, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise UserError(f"unknown setting {full_key!r}.{hint} Valid: {', '.join(valid)}")
@@ -202,12 +206,30 @@ MAX_DEPTH = 128
 MAX_PARAMETERS = 1_000_000_000
 
 
+#: the key prefix under which the user sets the configuration being resolved (``setting_scope``)
+_SCOPE: contextvars.ContextVar[str] = contextvars.ContextVar("setting_scope", default="")
+
+
+@contextlib.contextmanager
+def setting_scope(prefix: str) -> Iterator[None]:
+    """Name settings by the key the user passes to ``--set`` in the errors raised inside: ``require`` and
+    ``apply_overrides`` put ``prefix`` (``pretrain.``, ``method.``) before each key they name, so a batch size
+    refused in a pretraining reads ``pretrain.batch_size``, not a bare ``batch_size`` that a protocol also has."""
+    token = _SCOPE.set(_SCOPE.get() + prefix)
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
 def require(config: Any, checks: list[tuple[bool, str]], prefix: str = "") -> None:
     """``UserError`` (one line) unless every float field of ``config`` is finite and every condition holds.
 
     Write each condition as what must be true (``x > 0``, never ``x <= 0`` for the error): NaN, which
-    compares false with everything, then fails it.
+    compares false with everything, then fails it. Each message starts with the key it is about (after
+    ``prefix`` and the ``setting_scope``'s).
     """
+    prefix = _SCOPE.get() + prefix
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, float) and not math.isfinite(value):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from mamp_bench.config import config_hash, to_dict
+from mamp_bench.config import to_dict
 from mamp_bench.console import echo
 from mamp_bench.engine.distributed import environment
 from mamp_bench.engine.metric_logs import EVENTS_GLOB
@@ -24,7 +24,7 @@ from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.evaluation.protocol import ProtocolContext, ProtocolResult
 from mamp_bench.fileio import atomic_write, write_bytes, write_json
 from mamp_bench.plan import Options, Request, RunPlan, plan_pretraining, plan_run
-from mamp_bench.results.store import ResultsStore, epoch_log_csv, scores_npy
+from mamp_bench.results.store import ResultsStore, epoch_log_csv, row_hash, scores_npy
 from mamp_bench.version import __version__
 
 __all__ = ["Options", "Request", "pretrain", "run"]
@@ -52,7 +52,7 @@ def run(request: Request, options: Options) -> dict[str, Any]:
     elif resolved.encoder.kind == "checkpoint":
         resolved.encoder.load()  # an unusable checkpoint fails now, before the run starts
         encoder["checkpoint"] = str(resolved.encoder.checkpoint)
-    with folder.lock(options.wait) if plan.is_main else contextlib.nullcontext():
+    with folder.lock(resolved.digest, options.wait) if plan.is_main else contextlib.nullcontext():
         if plan.discard and plan.is_main:
             folder.discard(("checkpoint-last.pth", "log.jsonl", "summary.json", "record.json", "predictions.npz"),
                            (EVENTS_GLOB,))  # fmt: skip
@@ -88,7 +88,7 @@ def publish(
     folder, record = plan.resolved.folder, record_of(plan, encoder, result, started)
     predictions = result.predictions.to_bytes()
     write_bytes(folder.path / "predictions.npz", predictions)
-    best = result.predictions.metrics()["best_epoch"]
+    best = result.predictions.metrics()["best_epoch"] - 1  # counted from 1; an index of top1_by_epoch here
     for name, epoch in (("final", -1), ("best", best)):
         with atomic_write(folder.path / f"confusion_{name}.csv", "w") as handle:  # never half-written
             np.savetxt(handle, result.predictions.confusion(epoch), fmt="%d", delimiter=",")
@@ -102,11 +102,8 @@ def record_of(plan: RunPlan, encoder: dict[str, Any], result: ProtocolResult, st
     """The record of a run: what produced the number (method, data, configuration, code, machine) and
     the number, its accuracies computed from the run's per-clip predictions."""
     request, resolved = plan.request, plan.resolved
-    keys = resolved.protocol.setting_keys
-    row = {"method": request.method, "protocol": resolved.protocol.name, "scale": request.scale,
-           "overrides": {k: str(v) for k, v in request.overrides.items() if k not in keys}}  # fmt: skip
-    if encoder["kind"] == "checkpoint":
-        row["checkpoint_sha256"] = encoder["checkpoint_sha256"]
+    row = row_hash(request.method, resolved.protocol.name, request.scale, request.overrides,
+                   resolved.protocol.setting_keys, encoder)  # fmt: skip
     overrides = {k: str(v) for k, v in sorted(request.overrides.items())}
     synthetic = plan.target.synthetic or (resolved.encoder.kind == "pretrained" and plan.source.synthetic)
     data = {"evaluated": plan.target.describe()}
@@ -128,10 +125,7 @@ def record_of(plan: RunPlan, encoder: dict[str, Any], result: ProtocolResult, st
         "recipe": resolved.recipe,
         "setting": resolved.setting,
         "overrides": overrides,
-        # what makes a row of a results table: the method, protocol and scale, the user's overrides (not the
-        # per-dataset presets, which differ between columns, nor the setting keys, which pick the column), and
-        # the checkpoint if one was given
-        "row_hash": config_hash(row),
+        "row_hash": row,
         "protocol_config": to_dict(resolved.config),
         "encoder": encoder,
         "metrics": {**result.metrics, **result.predictions.metrics()},

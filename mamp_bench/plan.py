@@ -23,11 +23,11 @@ from typing import Any
 import torch
 
 from mamp_bench.checkpoints import load_checkpoint
-from mamp_bench.config import apply_overrides, config_hash, require, to_dict
+from mamp_bench.config import require, to_dict
 from mamp_bench.data.npzio import check_splits
 from mamp_bench.data.specs import DataFile, DatasetSpec, default_dataset, for_chain, found, get_dataset, prepared
 from mamp_bench.engine.distributed import Runtime, environment, init_runtime
-from mamp_bench.engine.pretrain import PretrainConfig, PretrainJob, PretrainPlan
+from mamp_bench.engine.pretrain import PretrainJob, PretrainPlan, method_configuration, pretrain_schedule
 from mamp_bench.engine.run_folder import FolderState, RunFolder
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import ensure_writable, sha256_file
@@ -35,8 +35,8 @@ from mamp_bench.methods.checkpoints import checkpoint_method
 from mamp_bench.models.encoder import Encoder
 from mamp_bench.models.loading import checkpoint_encoder, load_encoder
 from mamp_bench.registry import ENCODERS, METHODS, PROTOCOLS
-from mamp_bench.results.store import ResultsStore
-from mamp_bench.scales import PRETRAIN, check_scale
+from mamp_bench.results.store import ResultsStore, run_hash
+from mamp_bench.scales import check_scale
 from mamp_bench.seeding import seed_check
 from mamp_bench.settings import CACHE_ENV, cache_dir, runs_dir
 
@@ -189,14 +189,11 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
         encoder = EncoderSource("pretrained", identity, method_cls.encoder_name, job.method_config.encoder,
                                 checkpoint, pretraining=job, checkpoint_epoch=epoch)  # fmt: skip
     else:
-        schedule = apply_overrides(apply_overrides(PretrainConfig(), PRETRAIN[scale]), overrides.pretrain)
-        schedule.validate()  # only its window is used here, but a setting given is a setting checked
-        method_config = method_cls.resolve_config(source.family, scale, overrides.method, window=schedule.window)
+        schedule = pretrain_schedule(scale, overrides.pretrain)  # only its window is used; a setting given is checked
+        method_config = method_configuration(method_cls, source.family, scale, overrides.method, schedule.window)
         identity = {"kind": "fresh", "encoder_config": to_dict(method_config.encoder), "init_seed": seed}
         encoder = EncoderSource("fresh", identity, method_cls.encoder_name, method_config.encoder, init_seed=seed)
-    spec = {"protocol": protocol_cls.name, "method": request.method, "dataset": target.name, "scale": scale,
-            "protocol_config": to_dict(config), "encoder": encoder.identity}  # fmt: skip
-    digest = config_hash(spec)
+    digest = run_hash(protocol_cls.name, request.method, target.name, scale, to_dict(config), encoder.identity)
     folder = runs_dir(options.runs_dir) / protocol_cls.name / f"{request.method}-{target.name}-{digest}-s{request.seed}"
     return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunFolder(folder),
                        encoder_cls.recipe)  # fmt: skip

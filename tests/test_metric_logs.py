@@ -48,7 +48,9 @@ def test_protocol_runs_write_tensorboard_events_and_a_csv_log_beside_the_record(
     assert [s for s, _ in shown["epoch/top1"]] == [3, 6] and [v for _, v in shown["epoch/epoch"]] == [1, 2]
     csv = pd.read_csv(store.log_path(linear))  # beside the record, named in it with its sha256
     assert linear["log"]["file"] == store.log_path(linear).name
-    assert list(csv["epoch"]) == [0, 1] and list(csv["top1"]) == pytest.approx([e["top1"] for e in epochs])
+    assert list(csv["epoch"]) == [1, 2] and list(csv["top1"]) == pytest.approx([e["top1"] for e in epochs])
+    # one numbering: the record's best epoch is the CSV's (and the progress log's) number of the best row
+    assert linear["metrics"]["best_epoch"] == int(csv["epoch"][csv["top1"].idxmax()])
     assert list(pd.read_csv(store.log_path(knn))["top1"]) == pytest.approx([knn["metrics"]["top1_final"]])
     assert scalars(tmp_path / knn["run_dir"])["epoch/top1"] == [(0, pytest.approx(knn["metrics"]["top1_final"]))]
     assert main(["verify", str(tmp_path / "results")]) == 0

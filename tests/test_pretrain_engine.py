@@ -1,5 +1,5 @@
-"""The pretraining engine: DDP equals one process, kill-and-resume equals uninterrupted, the
-synthetic default trains, failures are reported cleanly."""
+"""The pretraining engine: kill-and-resume equals uninterrupted, the synthetic default trains, failures are
+reported cleanly (DDP against one process: test_reproducibility.py)."""
 
 from __future__ import annotations
 
@@ -79,30 +79,6 @@ def test_schedule_points_and_weight_decay_groups():
     assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
 
 
-def test_ddp_two_processes_equal_one_process(ntu60_prepared, tmp_path):
-    data_root = ntu60_prepared[0]
-    extra = ["--set", "epochs=2", "--set", "batch_size=8", "--set", "max_clips=32"]
-    single = _run(_pretrain_cmd(data_root, tmp_path / "single", *extra))
-    assert single.returncode == 0, single.stderr
-    ddp = _run(_pretrain_cmd(data_root, tmp_path / "ddp", *extra),
-               launcher=["torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}"])  # fmt: skip
-    assert ddp.returncode == 0, ddp.stderr
-    a, b = _weights(tmp_path / "single" / "checkpoint-1.pth"), _weights(tmp_path / "ddp" / "checkpoint-1.pth")
-    assert a.keys() == b.keys()
-    for key in a:
-        x, y = a[key], b[key]
-        if key.endswith("attn.qkv.bias"):
-            # The key bias has an exactly zero gradient (softmax ignores a constant added to every
-            # logit of a query), so its "gradient" is rounding noise that Adam rescales to +-lr steps
-            # in either direction; it differs between any two summation orders. Compare q and v only.
-            third = x.shape[0] // 3
-            x, y = torch.cat([x[:third], x[2 * third :]]), torch.cat([y[:third], y[2 * third :]])
-        torch.testing.assert_close(x, y, atol=2e-5, rtol=1e-4, msg=key)
-    logs = [json.loads(line) for line in (tmp_path / "ddp" / "log.jsonl").read_text().splitlines()]
-    ref = [json.loads(line) for line in (tmp_path / "single" / "log.jsonl").read_text().splitlines()]
-    assert [r["loss"] for r in logs] == pytest.approx([r["loss"] for r in ref], rel=1e-4)
-
-
 def test_kill_between_checkpoints_then_resume_equals_uninterrupted(ntu60_prepared, tmp_path):
     data_root = ntu60_prepared[0]
     extra = ["--set", "epochs=3", "--set", "batch_size=8", "--set", "max_clips=32", "--set", "checkpoint_every=5"]
@@ -147,15 +123,15 @@ def test_bad_settings_fail_before_work(tmp_path, capsys):
     base = ["pretrain", "--runs-dir", str(tmp_path), "--device", "cpu"]
     for sets, message in [
         (["lr=-1"], "lr must be positive"),
-        (["epochz=3"], "unknown setting 'epochz'"),
+        (["epochz=3"], "unknown setting 'pretrain.epochz'"),
         (["batch_size=many"], "expected int"),
         (["method.mask_ratio=1.0"], "mask_ratio must be in (0, 1)"),
         (["batch_size=100000"], "larger than"),
     ]:
         argv = base + [x for s in sets for x in ("--set", s)]
         assert main(argv) == 2, sets
-        err = capsys.readouterr().err
-        assert message in err and err.count("\n") == 1, err
+        errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # (not the note
+        assert len(errors) == 1 and message in errors[0], errors  # of a first build of the synthetic data)
     assert not (tmp_path / "pretrain").exists() or not any((tmp_path / "pretrain").rglob("*.pth"))
 
 

@@ -77,6 +77,7 @@ def test_second_invocation_skips_finished_jobs(tmp_path, capsys):
     assert {"linear.md", "knn.md", "finetune.md", "semi.md", "transfer.md", "ablation.md", "summary.csv"} <= tables
     assert "random-init" in (tmp_path / "results" / "linear.md").read_text()
     assert (tmp_path / "results" / "figures" / "accuracy_by_epoch.png").is_file()  # figures beside the tables
+    assert "random-init" in (tmp_path / "results" / "site" / "index.html").read_text()  # and the site
     capsys.readouterr()
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -59,7 +59,7 @@ def profiled(call, on_call) -> None:
 
 
 def test_a_run_that_reuses_a_pretraining_hashes_fingerprints_and_sets_up_once(finished):
-    hashed, fingerprinted, runtimes = Counter(), Counter(), Counter()
+    hashed, fingerprinted, statuses, runtimes = Counter(), Counter(), Counter(), Counter()
 
     def on_call(frame):
         code = frame.f_code
@@ -67,10 +67,15 @@ def test_a_run_that_reuses_a_pretraining_hashes_fingerprints_and_sets_up_once(fi
             hashed[Path(frame.f_locals["path"]).name] += 1
         elif code is provenance.fingerprint.__code__:
             fingerprinted[str(frame.f_locals["path"])] += 1
+        elif code is provenance.data_status.__code__:
+            statuses[str(frame.f_locals["path"])] += 1
         elif code is distributed.init_runtime.__code__:
             runtimes["init_runtime"] += 1
 
+    provenance._fingerprint.cache_clear()  # as in a new process: nothing known of the data yet
+    provenance._status.cache_clear()
     profiled(lambda: run(reusing(finished), finished), on_call)
+    assert statuses and set(statuses.values()) == {1}  # each data file's status (real, synthetic) read once
     checkpoints = {name: n for name, n in hashed.items() if name.endswith(".pth")}
     assert checkpoints == {"checkpoint-0.pth": 1}  # the final checkpoint of the 1-epoch pretraining, once
     assert len(fingerprinted) == 1 and set(fingerprinted.values()) == {1}  # one data file, read once

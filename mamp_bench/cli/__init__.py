@@ -28,6 +28,7 @@ COMMANDS = (
     "run",
     "table",
     "plot",
+    "site",
     "reproduce",
     "verify",
     "extract-features",

@@ -170,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
         failures = [(o.job, o.error) for o in report(outcomes, time.time() - started)]
     write_reproduction_tables(args)
     write_reproduction_figures(args)
+    write_reproduction_site(args)
     if failures:
         raise UserError(f"{len(failures)} job(s) did not finish: " +
                         "; ".join(f"{j.describe()}: {e}" for j, e in failures[:5]))  # fmt: skip
@@ -252,3 +253,14 @@ def write_reproduction_figures(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
     if not figures.written:
         echo("mamp-bench: no figures: no pretraining logs and no records to plot")
+
+
+def write_reproduction_site(args: argparse.Namespace) -> None:
+    """The leaderboard site beside the tables and figures (``<results>/site``), from what they were made of."""
+    from pathlib import Path
+
+    from mamp_bench.results.site.build import build_site
+    from mamp_bench.results.store import results_root
+
+    summary = build_site(args.results_dir, Path(results_root(args.results_dir)) / "site")
+    print(f"wrote {summary.out / 'index.html'} (the site: {summary.pages} pages)")

@@ -67,24 +67,35 @@ def run(args: argparse.Namespace) -> int:
                       allow_unverified=args.allow_unverified)  # fmt: skip
     record = run_protocol(request, options)
     if not args.quiet and int(os.environ.get("RANK", "0")) == 0:
-        print_record(record)
+        print_record(record, args.results_dir)
     return 0
 
 
-def print_record(record: dict[str, Any]) -> None:
+def print_record(record: dict[str, Any], results_dir: str | None = None) -> None:
+    """The run's metrics (epochs counted from 1, as the log prints them), then where its record, its run
+    folder and its pretraining are."""
     from rich.console import Console
     from rich.table import Table
 
+    from mamp_bench.results.store import ResultsStore
+
     m = record["metrics"]
-    title = (
-        f"{record['protocol']} | {record['method']} | {record['dataset']} | seed {record['seed']} | {record['scale']}"
+    # the heading is a line of its own, not the table's title (which wraps to the table's width)
+    print(
+        " | ".join([record["protocol"], record["method"], record["dataset"], f"seed {record['seed']}", record["scale"]])
     )
-    table = Table(title=title)
+    table = Table()
     for column in ("metric", "value"):
         table.add_column(column)
     for key in ("top1_final", "top1_best", "best_epoch", "top5_final", "top5_at_best", "top1", "top5"):
         if key in m and m[key] is not None:
             value = m[key]
-            table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+            text = f"{value:.2f}" if isinstance(value, float) else str(value)
+            table.add_row(key, f"{text} of {m['epochs_run']}" if key == "best_epoch" and "epochs_run" in m else text)
     table.add_row("wall time", f"{record['wall_seconds']:.0f} s")
     Console().print(table)
+    where = [("record", ResultsStore(results_dir).path_for(record)), ("run folder", record.get("run_dir")),
+             ("pretraining", record.get("encoder", {}).get("pretrain_run"))]  # fmt: skip
+    for name, path in where:
+        if path:
+            print(f"{name}: {path}")  # whole, never folded: a path to paste

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from mamp_bench.results.render import FORMATS
@@ -23,8 +24,24 @@ def register(subparsers) -> None:
         ),
     )
     parser.add_argument("--protocol", required=True, help="the table: a protocol with its own layout (linear, ...)")
-    parser.add_argument("--format", default="rich", choices=FORMATS)
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="markdown (GitHub, with footnotes), latex (booktabs), csv (long form: one line per cell and per paired "
+        "difference) or rich (the terminal, folded to its width); every format carries the paired differences. "
+        "Default: rich on a terminal, markdown when the output is a file (--out) or a pipe",
+    )
     parser.add_argument("--scale", choices=SCALES, help="only measured rows of this scale")
+    add_metric(parser)
+    parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
+    parser.add_argument("--no-reported", action="store_true", help="leave out the published rows")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired significance test of method A against B")
+    parser.add_argument("--out", help="write to this file instead of the terminal")
+    parser.set_defaults(func=run)
+
+
+def add_metric(parser) -> None:
+    """``--metric``: which accuracy of a record the tables show (``METRICS``)."""
     parser.add_argument(
         "--metric",
         default="best",
@@ -32,11 +49,6 @@ def register(subparsers) -> None:
         help="best over epochs (as the paper's scripts report; the default, comparable to published numbers), "
         "final epoch, or last5: the mean of the last 5 epochs (robust to choosing the epoch on the test set)",
     )
-    parser.add_argument("--results-dir", help="results store (or MAMP_BENCH_RESULTS; default ./results)")
-    parser.add_argument("--no-reported", action="store_true", help="leave out the published rows")
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"), help="paired significance test of method A against B")
-    parser.add_argument("--out", help="write to this file instead of the terminal")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         tables = build_tables(args.protocol, frame, args.scale, metric, include_reported=not args.no_reported,
                               left_out=results.left_out)  # fmt: skip
-        if args.format == "rich" and not args.out:
+        fmt = args.format or ("rich" if sys.stdout.isatty() and not args.out else "markdown")
+        if fmt == "rich" and not args.out:
             print_rich(tables)
             return 0
-        text = render(tables, args.format)
+        text = render(tables, fmt)
     if args.out:
         with atomic_write(Path(args.out), "w") as handle:
             handle.write(text)

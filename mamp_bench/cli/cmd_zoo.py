@@ -31,19 +31,11 @@ def add_locations(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from tabulate import tabulate
-
-    from mamp_bench.results.zoo import OFFICIAL_URL, entry_dicts, zoo_dir, zoo_entries
+    from mamp_bench.results.zoo import entry_dicts, render_zoo, zoo_dir, zoo_entries
     from mamp_bench.settings import runs_dir
 
     entries = zoo_entries(zoo_dir(args.zoo_dir, args.runs_dir), runs_dir(args.runs_dir), args.results_dir)
-    if args.json:
-        print(json.dumps(entry_dicts(entries), indent=2))
-        return 0
-    rows = [[e.kind, e.name, e.method, e.encoder, e.dataset, e.epochs or "-", (e.sha256 or "-")[:8],
-             e.describe_results()] for e in entries]  # fmt: skip
-    headers = ["kind", "name", "method", "encoder", "pretrained on", "epochs", "sha256", "top-1 (%)"]
-    print(tabulate(rows, headers, tablefmt="github", disable_numparse=True))
-    print(f"\nofficial: download from {OFFICIAL_URL}, then `mamp-bench run --checkpoint FILE --dataset DATASET "
-          "--protocol linear --scale paper`; exports and runs: `mamp-bench zoo --json` gives each file")  # fmt: skip
+    print(
+        json.dumps(entry_dicts(entries), indent=2) if args.json else render_zoo(entries), end="\n" if args.json else ""
+    )
     return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mamp_bench import settings
-from mamp_bench.data.provenance import file_provenance, fingerprint
+from mamp_bench.data.provenance import DataStatus, check_prepared_folder, data_status, file_provenance
 from mamp_bench.data.synthetic.builder import synthetic_file, synthetic_path
 from mamp_bench.errors import UserError
 from mamp_bench.registry import DATASETS
@@ -178,41 +178,53 @@ for _family, _split in _REAL:
 
 @dataclass(frozen=True)
 class DataFile:
-    """A dataset resolved to its prepared file, which is read here once: its fingerprint and origin."""
+    """A dataset resolved to its prepared file, which is read here once: what it is (real, proven by its
+    manifest and counts; synthetic; or unverified: ``data_status``), its fingerprint and its origin."""
 
     spec: DatasetSpec
     path: Path
-    fingerprint: str | None  # content identity (names, sizes, CRC-32s of its members)
+    status: DataStatus
     provenance: dict[str, Any]  # what the file says of its origin
-    synthetic: bool  # by its name, or by the mark its preparation carried over from a generated raw tree
 
     @classmethod
     def read(cls, spec: DatasetSpec, path: Path) -> DataFile:
-        provenance = file_provenance(path)
-        return cls(spec, path, fingerprint(path), provenance, spec.synthetic or bool(provenance.get("synthetic")))
+        return cls(spec, path, data_status(path, spec), file_provenance(path))
+
+    @property
+    def fingerprint(self) -> str | None:
+        """Content identity (names, sizes, CRC-32s of its data members)."""
+        return self.status.fingerprint
+
+    @property
+    def synthetic(self) -> bool:
+        return self.status.kind == "synthetic"
 
     def describe(self) -> dict[str, Any]:
-        """For the record: which file a dataset name resolved to, its fingerprint and origin."""
+        """For the record: which file a dataset name resolved to, what it is, its fingerprint and origin."""
         return {"dataset": self.spec.name, "file": str(self.path), "synthetic": self.synthetic,
-                "fingerprint": self.fingerprint, "provenance": self.provenance}  # fmt: skip
+                "fingerprint": self.fingerprint, "status": self.status.to_record(),
+                "provenance": self.provenance}  # fmt: skip
 
 
 def prepared(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile:
     """The prepared file of a dataset a command is about to read: a synthetic set is generated into the
-    cache first when it is not there yet."""
+    cache first when it is not there yet; a real one is refused when its folder mixes preparations."""
     path = spec.path(data_root)
     if spec.synthetic and not path.is_file():
         path = synthetic_file(spec.family, spec.filename)
+    elif not spec.synthetic:
+        check_prepared_folder(path, spec)
     return DataFile.read(spec, path)
 
 
 def found(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile | None:
-    """The prepared file of a dataset if it is there (nothing is generated), else None."""
+    """The prepared file of a dataset if it is there and readable (nothing is generated), else None (a plan
+    that only looks, such as ``reproduce --dry-run``, shows it as having no record)."""
     try:
         path = spec.path(data_root)
+        return DataFile.read(spec, path) if path.is_file() else None
     except UserError:
         return None
-    return DataFile.read(spec, path) if path.is_file() else None
 
 
 def for_chain(spec: DatasetSpec, chain: str) -> DatasetSpec:

@@ -33,6 +33,11 @@ class Runtime:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def reduce_device(self) -> torch.device:
+        """Where collectives run: the GPU under nccl, the CPU under gloo."""
+        return self.device if self.device.type == "cuda" else torch.device("cpu")
+
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
@@ -41,7 +46,7 @@ class Runtime:
         """Average a float over processes."""
         if not self.distributed:
             return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.reduce_device)
         dist.all_reduce(tensor)
         return tensor.item() / self.world_size
 
@@ -57,7 +62,7 @@ class Runtime:
         (shards differ in length by at most one; padded for the collective, then interleaved)."""
         if not self.distributed:
             return rows
-        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+        device = self.reduce_device
         lengths = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(self.world_size)]
         dist.all_gather(lengths, torch.tensor([len(rows)], device=device))
         longest = int(max(lengths).item())

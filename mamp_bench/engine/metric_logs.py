@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -24,7 +23,7 @@ from typing import Any
 
 from mamp_bench import faults
 from mamp_bench.errors import UserError
-from mamp_bench.fileio import storage_error
+from mamp_bench.fileio import read_json, storage_error
 
 EVENTS_GLOB = "events.out.tfevents.*"
 WANDB_ENV = "MAMP_BENCH_WANDB"
@@ -162,7 +161,7 @@ def _wandb_run(run_path: Path):
     except ImportError:
         raise UserError(f"{WANDB_ENV} is set but wandb is not installed: pip install 'mamp-bench[wandb]'") from None
     config_file = run_path / "config.json"
-    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config = read_json(config_file, "run configuration") if config_file.is_file() else {}
     run_id = re.sub(r"[^A-Za-z0-9_-]", "-", f"{run_path.parent.name}-{run_path.name}")[-64:]
     return wandb.init(project=os.environ[WANDB_ENV], name=run_path.name, id=run_id, resume="allow",
                       dir=str(run_path), config=config)  # fmt: skip

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from mamp_bench.config import (
     hashed_when_set,
     require,
     schedule_checks,
+    setting_scope,
     to_dict,
 )
 from mamp_bench.console import echo
@@ -102,7 +104,8 @@ class PretrainConfig:
             (self.lr > 0, f"lr must be positive, got {self.lr}"),
             (0 <= self.min_lr <= self.lr, f"min_lr must be in [0, lr], got {self.min_lr}"),
             (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
-            (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "beta1 and beta2 must be in [0, 1)"),
+            (0 <= self.beta1 < 1, f"beta1 must be in [0, 1), got {self.beta1}"),
+            (0 <= self.beta2 < 1, f"beta2 must be in [0, 1), got {self.beta2}"),
             (self.amp in ("none", "bf16"), f"amp must be 'none' or 'bf16', got {self.amp!r}"),
             (4 <= self.window <= MAX_CLIP_FRAMES and self.window % 4 == 0,
              f"window must be a multiple of 4 in [4, {MAX_CLIP_FRAMES}] (a prepared clip's length), "
@@ -123,6 +126,30 @@ class PretrainConfig:
     WINDOW_FIELDS = ("window", "rotate")
 
 
+def pretrain_schedule(scale: str, overrides: dict[str, Any], seed: int = 0,
+                      method_presets: Mapping[str, dict[str, Any]] | None = None) -> PretrainConfig:  # fmt: skip
+    """The paper's schedule, then the method's own (``PretrainMethod.pretraining``: its ``paper`` schedule, and
+    its schedule at a smaller scale after the scale's), then the user's overrides, validated; an error names the
+    key as the user sets it (``pretrain.batch_size``)."""
+    presets = method_presets or {}
+    with setting_scope("pretrain."):
+        config = apply_overrides(PretrainConfig(seed=seed), presets.get("paper", {}))
+        config = apply_overrides(config, PRETRAIN[check_scale(scale)])
+        if scale != "paper":
+            config = apply_overrides(config, presets.get(scale, {}))
+        config = apply_overrides(config, overrides)
+        config.validate()
+    return config
+
+
+def method_configuration(method_cls: type[PretrainMethod], family: str, scale: str, overrides: dict[str, Any],
+                         window: int) -> Any:  # fmt: skip
+    """A method's configuration for a dataset family and scale with the user's overrides, validated; an error
+    names the key as the user sets it (``method.mask_ratio``)."""
+    with setting_scope("method."):
+        return method_cls.resolve_config(family, scale, overrides, window)
+
+
 @dataclass
 class PretrainJob:
     """A pretraining, fully resolved: a method with its configuration, a dataset and a schedule."""
@@ -141,12 +168,7 @@ class PretrainJob:
         method_cls = METHODS.get(method)
         if not method_cls.pretrainable:
             raise UserError(f"method {method!r} has nothing to pretrain")
-        config = apply_overrides(PretrainConfig(seed=seed), method_cls.pretraining.get("paper", {}))
-        config = apply_overrides(config, PRETRAIN[check_scale(scale)])
-        if scale != "paper":
-            config = apply_overrides(config, method_cls.pretraining.get(scale, {}))
-        config = apply_overrides(config, schedule)
-        config.validate()
+        config = pretrain_schedule(scale, schedule, seed, method_cls.pretraining)
         if config.batched_transform and not ENCODERS.get(method_cls.encoder_name).windowed:
             raise UserError(f"batched_transform is the windowed transform's; {method!r} takes the prepared clips as "
                             "they are")  # fmt: skip
@@ -155,7 +177,7 @@ class PretrainJob:
                             f"epochs (0 to {config.epochs - 1})")  # fmt: skip
         if keep_epoch >= 0:
             config = dataclasses.replace(config, keep_epochs=tuple(sorted({*config.keep_epochs, keep_epoch})))
-        method_config = method_cls.resolve_config(dataset.family, scale, method_settings, config.window)
+        method_config = method_configuration(method_cls, dataset.family, scale, method_settings, config.window)
         return cls(method, dataset.name, config, method_config)
 
     @property
@@ -185,7 +207,7 @@ class PretrainTask(TrainingTask):
 
     def __init__(self, job: PretrainJob, method: PretrainMethod, runtime: Runtime):
         config = job.config
-        self.job, self.model = job, method
+        self.job, self.model, self.runtime = job, method, runtime
         if config.decay_all:  # every trainable parameter decays (the GCN processors' optim.SGD(model.parameters()))
             trainable = [p for p in method.parameters() if p.requires_grad]
             groups = [{"params": trainable, "weight_decay": config.weight_decay}]
@@ -204,7 +226,8 @@ class PretrainTask(TrainingTask):
     def step(self, x: torch.Tensor | dict[str, torch.Tensor], y: torch.Tensor, seeds: torch.Tensor) -> float:
         if self.job.config.batched_transform:  # raw clips and their draws -> (N, C, window, V, M)
             x = apply_train(x, self.job.config.window)
-        return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast)
+        return pretrain_step(self.train_model, self.model, self.optimizer, x, seeds, self.micro, self.autocast,
+                             self.runtime)  # fmt: skip
 
     def after_step(self, progress: float) -> None:
         self.model.after_step(progress)
@@ -310,7 +333,7 @@ def pretrain(plan: PretrainPlan, runtime: Runtime, environment: dict[str, Any], 
              "checkpoint", show)  # fmt: skip
         (plan.folder.path / "summary.json").unlink(missing_ok=True)
     dataset = build_train_set(plan.job, plan.data_file)
-    with plan.folder.lock(wait) if runtime.is_main else contextlib.nullcontext():
+    with plan.folder.lock(plan.job.digest, wait) if runtime.is_main else contextlib.nullcontext():
         if wait and not plan.restart:  # another process may have finished it while this one waited
             state = plan.folder.inspect(plan.job.digest, plan.data_fingerprint, plan.evaluated_epoch, allow_unverified)
             if state.finished:

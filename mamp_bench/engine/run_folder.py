@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,19 +20,27 @@ from typing import Any
 
 from mamp_bench import faults
 from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES
+from mamp_bench.engine.metric_logs import EVENTS_GLOB
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import (
+    FOLDER_MARKER,
     MAX_JSON_BYTES,
+    adopt_folder,
     atomic_write,
     check_regular,
     json_text,
+    open_own_file,
     read_json,
     read_regular,
+    remove_own_files,
     sha256_file,
     storage_error,
     write_json,
 )
 
+#: What a run writes before its first epoch is saved: its configuration, its lock, its (empty) metric logs, a
+#: semi-supervised run's subset
+UNSTARTED_FILES = ("config.json", ".lock", EVENTS_GLOB, "subset.json")
 #: Size bound of a run's log: one line of about 300 bytes an epoch (the paper's 400 epochs: 120 KB); 64 MiB.
 MAX_LOG_BYTES = 64 << 20
 
@@ -59,8 +66,8 @@ class RunFolder:
 
     def inspect(self, digest: str, data: str | None, epoch: int = -1, allow_unverified: bool = False) -> FolderState:
         """The folder's state for a run of configuration ``digest`` on data of fingerprint ``data``; a
-        one-line error when it holds a run of another configuration or of other data. ``epoch``: the
-        checkpoint a finished run is evaluated at (-1: its final one), hashed here, once."""
+        one-line error when it holds a run of another configuration or of other data, or a finished run that
+        kept no checkpoint of ``epoch`` (-1: its final one), the checkpoint evaluated, hashed here, once."""
         summary = self.summary()
         resumable = (self.path / "checkpoint-last.pth").exists()
         claims = bool(summary and summary.get("finished"))
@@ -68,21 +75,12 @@ class RunFolder:
             self.check_identity(digest, data)
         if not claims:
             return FolderState(False, resumable)
+        evaluated = self.kept_checkpoint(epoch) if epoch >= 0 else None
         try:
-            final = self.path / summary["final_checkpoint"] if summary.get("final_checkpoint") else None
-            if summary.get("record"):
-                check_regular(summary["record"], MAX_JSON_BYTES, "result record")
-            if final is None:
-                return FolderState(True, resumable)
-            evaluated = final if epoch < 0 else self.kept_checkpoint(epoch)
-            digest_of = self.verify(evaluated, allow_unverified)
-            if evaluated != final:
-                self.verify(final)
+            checkpoint, sha256 = self._verify_summary(summary, evaluated, allow_unverified)
         except (UserError, TypeError, ValueError) as exc:
-            if epoch >= 0 and "kept no checkpoint" in str(exc):
-                raise
             return FolderState(False, resumable, problem=str(exc))
-        return FolderState(True, resumable, evaluated, digest_of)
+        return FolderState(True, resumable, checkpoint, sha256)
 
     @property
     def finished(self) -> bool:
@@ -92,13 +90,24 @@ class RunFolder:
         if not (summary and summary.get("finished")):
             return False
         try:
-            if summary.get("final_checkpoint"):
-                self.verify(self.path / summary["final_checkpoint"])
-            if summary.get("record"):
-                check_regular(summary["record"], MAX_JSON_BYTES, "result record")
+            self._verify_summary(summary)
         except (UserError, TypeError, ValueError):
             return False
         return True
+
+    def _verify_summary(self, summary: dict[str, Any], evaluated: Path | None = None,
+                        allow_unverified: bool = False) -> tuple[Path | None, str | None]:  # fmt: skip
+        """(checkpoint, sha256) of the evaluated checkpoint (the final one unless given) once every file the
+        summary names exists and verifies; an error saying which does not otherwise."""
+        if summary.get("record"):
+            check_regular(summary["record"], MAX_JSON_BYTES, "result record")
+        if not summary.get("final_checkpoint"):
+            return None, None
+        final = self.path / summary["final_checkpoint"]
+        sha256 = self.verify(final, allow_unverified)
+        if evaluated is None or evaluated == final:
+            return final, sha256
+        return evaluated, self.verify(evaluated, allow_unverified)
 
     def check_identity(self, digest: str, data: str | None) -> None:
         """Refuse to continue or reuse a folder whose run has another configuration than ``digest``, or
@@ -148,11 +157,12 @@ class RunFolder:
         write_json(self.path / "config.json", config)
 
     def recorded(self, key: str) -> Any:
-        """A value of this run's ``config.json`` (None when there is none)."""
+        """A value of this run's ``config.json`` (None when there is none, or it is not a JSON object)."""
         try:
-            return json.loads((self.path / "config.json").read_text()).get(key)
-        except (OSError, ValueError, AttributeError):
+            config = read_json(self.path / "config.json", "run configuration")
+        except DataFormatError:
             return None
+        return config.get(key) if isinstance(config, dict) else None
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one JSON line (flushed and fsynced: a crash loses at most the line being written)."""
@@ -229,14 +239,14 @@ class RunFolder:
     # -- one process at a time ------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self, wait: bool = False) -> Iterator[None]:
+    def lock(self, digest: str, wait: bool = False) -> Iterator[None]:
         """Hold this run folder for one process: a second one gets a one-line error naming the holder's
-        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it. A
-        failure while it is held, before the run saved anything, removes what it wrote
-        (``discard_if_unstarted``), so no folder holding only a configuration is left behind."""
-        created = not self.path.exists()
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a+") as handle:
+        pid (or waits with ``wait``). The lock dies with its process, so a kill -9 never leaves it. The
+        folder must be the suite's (``adopt``); its lock file is never opened through a link. A failure
+        while it is held, before the run saved anything, removes what it wrote (``discard_if_unstarted``),
+        so no folder holding only a configuration is left behind."""
+        created = self.adopt(digest)
+        with open_own_file(self.path / ".lock", "the run folder's lock") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except BlockingIOError:
@@ -256,16 +266,25 @@ class RunFolder:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def adopt(self, digest: str) -> bool:
+        """Make the folder the run's: new, empty, marked as the suite's, or a run folder of this configuration
+        written before folders were marked; a folder holding anything else (a user's files) is refused with one
+        line. Whether it was created now."""
+        marked = os.path.lexists(self.path / FOLDER_MARKER)
+        if not marked and self.path.is_dir() and self.recorded("config_hash") == digest:
+            with open_own_file(self.path / FOLDER_MARKER, "the marker of the run folder") as handle:
+                handle.write("This folder was created by mamp-bench; it removes only the files it wrote here.\n")
+        return adopt_folder(self.path, "run folder", "choose another with --output-dir or --runs-dir")
+
     def discard_if_unstarted(self, created: bool) -> None:
         """After a failure before the run saved anything (no log line, checkpoint, record or summary), remove
-        what it wrote: the whole folder when this invocation ``created`` it (and its parent when left empty),
-        else its ``config.json``."""
+        what it wrote (its configuration and lock; the folder too when nothing else is left in it). Only files
+        the suite writes are ever removed."""
         saved = ("log.jsonl", "record.json", "summary.json")
         if any((self.path / name).exists() for name in saved) or any(self.path.glob("*.pth")):
             return
+        written = [p.name for pattern in UNSTARTED_FILES for p in self.path.glob(pattern)]
+        remove_own_files(self.path, written)
         if created:
-            shutil.rmtree(self.path, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.path.parent.rmdir()  # only if empty
-        else:
-            (self.path / "config.json").unlink(missing_ok=True)

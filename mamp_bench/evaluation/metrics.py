@@ -95,7 +95,7 @@ class Tally:
         if not runtime.distributed:
             return self
         packed = torch.cat([self.confusion.flatten().double(), torch.tensor([self.top5_hits, self.loss_sum])])
-        packed = runtime.sum_tensor(packed.to(runtime.device if runtime.device.type == "cuda" else "cpu")).cpu()
+        packed = runtime.sum_tensor(packed.to(runtime.reduce_device)).cpu()
         n = self.classes**2
         clips = runtime.gather_strided(torch.cat(self.clips)) if self.clips else torch.zeros(0, 7, dtype=torch.long)
         scores = None if self.scores is None else [runtime.gather_strided(torch.from_numpy(self.score_array()))]
@@ -130,7 +130,8 @@ class Predictions:
         return np.bincount(pairs, minlength=self.classes**2).reshape(self.classes, self.classes)
 
     def metrics(self) -> dict[str, object]:
-        """top-1 final, best over epochs (and its epoch), mean of the last 5 epochs, top-5, per class."""
+        """top-1 final, best over epochs (and its epoch, counted from 1 as the log prints it; the earliest of
+        equal ones), mean of the last 5 epochs, top-5, per class."""
         top1 = [self.accuracy(row) for row in self.top1_by_epoch]
         best = max(range(len(top1)), key=lambda e: (top1[e], -e))
         last = top1[-5:]
@@ -138,7 +139,7 @@ class Predictions:
         rows = confusion.sum(1)
         per_class = [None if rows[c] == 0 else 100.0 * float(confusion[c, c]) / float(rows[c])
                      for c in range(self.classes)]  # fmt: skip
-        return {"top1_final": top1[-1], "top1_best": top1[best], "best_epoch": best,
+        return {"top1_final": top1[-1], "top1_best": top1[best], "best_epoch": best + 1,
                 "top1_last5": sum(last) / len(last), "top5_final": self.top5_accuracy(self.top5_final),
                 "top5_at_best": self.top5_accuracy(self.top5_best), "epochs_run": len(top1),
                 "per_class_final": per_class, "test_clips": len(self.labels)}  # fmt: skip

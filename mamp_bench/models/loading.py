@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from mamp_bench.checkpoint_checks import check_tensors
 from mamp_bench.checkpoints import checkpoint_format, encoder_state, load_checkpoint, load_into, suite_state
 from mamp_bench.config import from_dict
 from mamp_bench.errors import UserError
@@ -94,5 +95,8 @@ def load_encoder(checkpoint: str | os.PathLike[str] | Mapping[str, Any], config:
     if checkpoint_format(ckpt) == "official-gcn":
         check_official_graph(ckpt)
     encoder = cls(config)
-    load_into(encoder, encoder_state(ckpt), "checkpoint encoder")
+    state = encoder_state(ckpt)
+    expected = {name: tuple(value.shape) for name, value in encoder.state_dict().items()}
+    check_tensors(state, expected, "checkpoint encoder")  # exactly its keys, floating point, declared shapes
+    load_into(encoder, state, "checkpoint encoder")
     return encoder.eval()

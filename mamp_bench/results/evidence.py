@@ -49,7 +49,7 @@ from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.fileio import check_regular, read_regular, sha256_file
 from mamp_bench.registry import PROTOCOLS
-from mamp_bench.results.store import signature
+from mamp_bench.results.store import ENCODER_IDENTITY, encoder_identity, row_hash, run_hash, signature
 
 #: Size bound of a predictions file, compressed or expanded: int64 labels, the predicted class after every
 #: epoch and two top-5 lists for every test clip: at most every NTU-120 clip (114,480) over 1,000 epochs (the
@@ -59,13 +59,6 @@ MAX_PREDICTIONS_BYTES = 1 << 30
 MAX_LOG_CSV_BYTES = 64 << 20
 #: The most classes a predictions file may name (NTU-120 has 120).
 MAX_CLASSES = 10_000
-#: The keys of a record's ``encoder`` that its configuration hash covers, by kind (what produced the encoder;
-#: the paths where it was found are not part of it). The pipeline's ``EncoderSource.identity`` writes these.
-ENCODER_IDENTITY = {
-    "checkpoint": ("kind", "checkpoint_sha256", "checkpoint_method"),
-    "pretrained": ("kind", "pretrain_dataset", "pretrain_seed", "pretrain_hash", "pretrain_config", "checkpoint_epoch"),
-    "fresh": ("kind", "encoder_config", "init_seed"),
-}
 #: ``--set`` keys that never change a number (how many loader processes, how a step is chunked): a run that
 #: sets only these is at its recipe
 RUNTIME_KEYS = ("workers", "pretrain.workers", "pretrain.compile", "pretrain.checkpoint_every",
@@ -130,14 +123,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$")
 def _name_problems(record: dict[str, Any]) -> list[str]:
     return [f"its {key} is not a name the suite writes (letters, digits, . _ + -): {record.get(key)!r}"
             for key in ("method", "protocol", "dataset") if not _NAME.match(str(record.get(key, "")))]  # fmt: skip
-
-
-def stored_files_problem(record: dict[str, Any], record_path: Path) -> str | None:
-    """Why the predictions and log a stored record names are not there as written (a deleted or replaced file),
-    or None when they are: a run that finds its record done but its files broken runs again to repair them."""
-    evidence = Evidence()
-    _stored_files(record, record_path, evidence)
-    return evidence.problems[0] if evidence.problems else None
 
 
 def _stored_files(record: dict[str, Any], path: Path, evidence: Evidence) -> tuple[Predictions, bytes | None] | None:
@@ -327,32 +312,16 @@ def _prediction_shape(record: dict[str, Any], predictions: Predictions) -> list[
 # identity: the hashes a record carries are those of what it carries
 
 
-def encoder_identity(encoder: dict[str, Any]) -> dict[str, Any]:
-    """The part of a record's ``encoder`` its configuration hash covers (``ENCODER_IDENTITY``)."""
-    keys = ENCODER_IDENTITY.get(encoder.get("kind"), ())
-    return {k: encoder.get(k) for k in keys}
-
-
 def expected_config_hash(record: dict[str, Any]) -> str:
-    """The configuration hash of a record's protocol, method, dataset, scale, protocol configuration and encoder
-    (what the pipeline hashes when it resolves the run)."""
-    spec = {"protocol": record.get("protocol"), "method": record.get("method"), "dataset": record.get("dataset"),
-            "scale": record.get("scale"), "protocol_config": record.get("protocol_config"),
-            "encoder": encoder_identity(record.get("encoder") or {})}  # fmt: skip
-    return config_hash(spec)
+    """The configuration hash of what a record carries (``store.run_hash``, as the plan computed it)."""
+    return run_hash(record.get("protocol"), record.get("method"), record.get("dataset"), record.get("scale"),
+                    record.get("protocol_config"), record.get("encoder") or {})  # fmt: skip
 
 
 def expected_row_hash(record: dict[str, Any]) -> str:
-    """What makes a table row: method, protocol, scale, the user's settings other than the protocol's setting
-    keys (which pick the column), and the checkpoint when one was given."""
-    keys = _setting_keys(record.get("protocol"))
-    overrides = {k: str(v) for k, v in (record.get("overrides") or {}).items() if k not in keys}
-    row = {"method": record.get("method"), "protocol": record.get("protocol"), "scale": record.get("scale"),
-           "overrides": overrides}  # fmt: skip
-    encoder = record.get("encoder") or {}
-    if encoder.get("kind") == "checkpoint":
-        row["checkpoint_sha256"] = encoder.get("checkpoint_sha256")
-    return config_hash(row)
+    """The row hash of what a record carries (``store.row_hash``)."""
+    return row_hash(record.get("method"), record.get("protocol"), record.get("scale"), record.get("overrides") or {},
+                    _setting_keys(record.get("protocol")), record.get("encoder") or {})  # fmt: skip
 
 
 def _setting_keys(protocol: Any) -> tuple[str, ...]:

@@ -107,11 +107,12 @@ def grid(table: Table, style: Style = MARKDOWN) -> tuple[list[str], list[list[st
 
 
 def _comparison_rows(comparisons: list[Comparison], style: Style = MARKDOWN) -> list[list[str]]:
-    return [[style.text(c.row), style.text(c.column), str(c.n), fmt_number(c.mean_difference, "+.2f"),
-             fmt_number(c.std_difference, ".2f"), fmt_number(c.p, ".3g")] for c in comparisons]  # fmt: skip
+    return [[style.text(text) for text in (c.row, c.column, str(c.n), fmt_number(c.mean_difference, "+.2f"),
+             fmt_number(c.std_difference, ".2f"), fmt_number(c.p, ".3g"))] for c in comparisons]  # fmt: skip
 
 
 def _comparison_title(table: Table) -> tuple[str, list[str]]:
+    """The title and column headers of a table's paired differences (in every format that shows them)."""
     title = (f"Paired differences against `{table.reference}` over the seeds both rows were run with "
              f"(metric: {METRIC_NAMES[table.metric]}):")  # fmt: skip
     return title, ["row", "column", "paired seeds", f"mean Δ vs {table.reference}", "std", "p (paired t-test)"]
@@ -155,6 +156,12 @@ def latex(table: Table) -> str:
             lines.append(r"\midrule")
         lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if table.comparisons:
+        title, columns = _comparison_title(table)
+        lines += [r"\par\medskip\footnotesize", escape_latex(title.replace("`", "")), r"\par\smallskip",
+                  r"\begin{tabular}{llrrrr}", r"\toprule", " & ".join(escape_latex(c) for c in columns) + r" \\",
+                  r"\midrule", *(" & ".join(row) + r" \\" for row in _comparison_rows(table.comparisons, LATEX)),
+                  r"\bottomrule", r"\end{tabular}"]  # fmt: skip
     if table.left_out:
         lines += [r"\par\footnotesize", escape_latex(table.left_out_note())]
     if table.sources:
@@ -171,16 +178,27 @@ def print_rich(tables: list[Table], console=None) -> None:
     console = console or Console(width=shutil.get_terminal_size((120, 24)).columns)
     for table in tables:
         headers, body = grid(table, RICH)
-        out = RichTable(title=table.caption(), title_justify="left")
+        # the caption at the terminal's width: as the table's title it would wrap at the table's
+        console.print(plain(table.caption()), markup=False, highlight=False, overflow="fold")
+        out = RichTable()
         for i, header in enumerate(headers):
             out.add_column(header, overflow="fold", min_width=None if i else 14)
         for row, cells in zip(table.rows, body, strict=True):
             out.add_row(*cells, style="dim" if row.kind == "reported" else None)
         console.print(out)
+        if table.comparisons:
+            title, columns = _comparison_title(table)
+            console.print(plain(title), markup=False, highlight=False, overflow="fold")
+            paired = RichTable()
+            for column in columns:
+                paired.add_column(RICH.text(column), overflow="fold")
+            for cells in _comparison_rows(table.comparisons, RICH):
+                paired.add_row(*cells)
+            console.print(paired)
         if table.left_out:
-            console.print(plain(table.left_out_note()), markup=False, overflow="fold")
+            console.print(plain(table.left_out_note()), markup=False, highlight=False, overflow="fold")
         for i, source in enumerate(table.sources, 1):
-            console.print(f"[{i}] {source}", markup=False, overflow="fold")
+            console.print(f"[{i}] {source}", markup=False, highlight=False, overflow="fold")
 
 
 def rich_text(table: Table, width: int = 120) -> str:
@@ -193,11 +211,13 @@ def rich_text(table: Table, width: int = 120) -> str:
 
 
 LONG_FORM_COLUMNS = ["table", "data", "metric", "row", "kind", "column", "mean", "std", "n", "best_published",
-                     "gap_vs_reported", "sources"]  # fmt: skip
+                     "gap_vs_reported", "p", "sources"]  # fmt: skip
 
 
 def long_form(tables: list[Table]) -> pd.DataFrame:
-    """One line per (table, row, column): mean, std, n, published value, gap, sources."""
+    """One line per (table, row, column): mean, std, n, published value, gap, sources; then one line per paired
+    difference (kind ``paired difference vs <method>``: the mean and std of the differences, the paired seeds
+    and the paired t-test's p)."""
     records = []
     for table in tables:
         for row in table.rows:
@@ -212,6 +232,9 @@ def long_form(tables: list[Table]) -> pd.DataFrame:
                     "best_published": cell.best if row.kind == "reported" else None,
                     "gap_vs_reported": row.gaps[i] if row.gaps else None, "sources": escape_csv(sources),
                 })  # fmt: skip
+        records += [{"table": table.name, "data": table.kind, "metric": table.metric, "row": escape_csv(c.row),
+                     "kind": f"paired difference vs {table.reference}", "column": c.column, "mean": c.mean_difference,
+                     "std": c.std_difference, "n": c.n, "p": c.p} for c in table.comparisons]  # fmt: skip
     return pd.DataFrame(records, columns=LONG_FORM_COLUMNS)
 
 

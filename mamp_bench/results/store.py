@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mamp_bench.config import config_hash
 from mamp_bench.errors import DataFormatError
-from mamp_bench.fileio import read_json, write_bytes, write_json
+from mamp_bench.fileio import read_json, sha256_file, write_bytes, write_json
 
 RESULTS_ENV = "MAMP_BENCH_RESULTS"
 
@@ -72,6 +73,42 @@ def signature(record: dict[str, Any], key: bytes) -> str:
 class StoreScan:
     records: list[dict[str, Any]] = field(default_factory=list)  # the valid ones, each (configuration, seed) once
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # (file, why it is not counted)
+
+
+#: Size bound of a file stored beside a record (its predictions or per-epoch log): 1 GiB, as evidence.py bounds
+#: the predictions of every NTU-120 clip over 1,000 epochs.
+MAX_STORED_BYTES = 1 << 30
+#: The keys of a record's ``encoder`` that its configuration hash covers, by kind (what produced the encoder;
+#: the paths where it was found are not part of it): what the plan writes as the encoder's identity.
+ENCODER_IDENTITY = {
+    "checkpoint": ("kind", "checkpoint_sha256", "checkpoint_method"),
+    "pretrained": ("kind", "pretrain_dataset", "pretrain_seed", "pretrain_hash", "pretrain_config", "checkpoint_epoch"),
+    "fresh": ("kind", "encoder_config", "init_seed"),
+}
+
+
+def encoder_identity(encoder: dict[str, Any]) -> dict[str, Any]:
+    """The part of a record's ``encoder`` its configuration hash covers (``ENCODER_IDENTITY``)."""
+    return {k: encoder.get(k) for k in ENCODER_IDENTITY.get(encoder.get("kind"), ())}
+
+
+def run_hash(protocol: str, method: str, dataset: str, scale: str, protocol_config: Any, encoder: dict) -> str:
+    """What identifies a run, and names its record (with its seed): the protocol, method, dataset, scale, the
+    protocol's configuration and the encoder's identity (``ENCODER_IDENTITY``)."""
+    return config_hash({"protocol": protocol, "method": method, "dataset": dataset, "scale": scale,
+                        "protocol_config": protocol_config, "encoder": encoder_identity(encoder)})  # fmt: skip
+
+
+def row_hash(method: str, protocol: str, scale: str, overrides: dict, setting_keys: tuple[str, ...],
+             encoder: dict) -> str:  # fmt: skip
+    """What makes a row of a results table: the method, protocol and scale, the user's overrides (not the
+    per-dataset presets, which differ between columns, nor the protocol's setting keys, which pick the
+    column), and the checkpoint when one was given."""
+    row = {"method": method, "protocol": protocol, "scale": scale,
+           "overrides": {k: str(v) for k, v in overrides.items() if k not in setting_keys}}  # fmt: skip
+    if encoder.get("kind") == "checkpoint":
+        row["checkpoint_sha256"] = encoder.get("checkpoint_sha256")
+    return config_hash(row)
 
 
 class ResultsStore:
@@ -127,13 +164,28 @@ class ResultsStore:
         ``git diff results/`` shows whether it reproduced) and the data it read has not changed since
         (``fingerprints``: now, by the record's ``data`` keys, ``evaluated`` and ``pretrained_on``)."""
         record = self.find(protocol, dataset, method, config_hash, seed)
-        if record is None or not (run_folder / "config.json").is_file():
-            return None
+        if record is None or not (run_folder / "config.json").is_file() or self.stored_files_problem(record):
+            return None  # (a deleted or replaced predictions file or log: the run repairs them)
         for key, now in fingerprints.items():
             recorded = record.get("data", {}).get(key, {}).get("fingerprint")
             if recorded and recorded != now:
                 return None
         return record
+
+    def stored_files_problem(self, record: dict[str, Any]) -> str | None:
+        """Why the predictions or per-epoch log a stored record names are not beside it as written (deleted,
+        replaced, not a regular file), or None when they are."""
+        for key in ("predictions", "log"):
+            entry = record.get(key)
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+                return f"it names no {key} file" if key == "predictions" else None
+            path = self.path_for(record).with_name(Path(entry["file"]).name)
+            try:
+                if sha256_file(path, MAX_STORED_BYTES, f"{key} file") != entry.get("sha256"):
+                    return f"{path.name} is not the file the record was written with (sha256 differs)"
+            except DataFormatError as exc:
+                return str(exc).splitlines()[0]
+        return None
 
     def scan(self) -> StoreScan:
         """Every record file: the valid records, and the skipped files with their reasons. A record's
@@ -186,12 +238,14 @@ def scores_npy(scores: Any) -> bytes | None:
 
 def epoch_log_csv(epochs: list[dict[str, Any]]) -> bytes:
     """A run's per-epoch log (``log.jsonl`` lines) as CSV: one row per epoch, one column per quantity
-    (loss, lr, throughput, test accuracy), for spreadsheets and ``pandas.read_csv``."""
+    (loss, lr, throughput, test accuracy), for spreadsheets and ``pandas.read_csv``. Its ``epoch`` counts from
+    1, as the progress log, the records' ``best_epoch`` and the figures do (``log.jsonl`` keeps the 0-based index
+    of the checkpoint files, ``checkpoint-<index>.pth``, named as the reference names them)."""
     columns: list[str] = []
     for row in epochs:
         columns += [key for key in row if key not in columns and key != "checkpoint_sha256"]
     out = io.StringIO()
     writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(epochs)
+    writer.writerows({**row, "epoch": row["epoch"] + 1} if isinstance(row.get("epoch"), int) else row for row in epochs)
     return out.getvalue().encode()

@@ -71,6 +71,7 @@ def method_rank(method: str) -> tuple[int, str]:
 @dataclass
 class Cell:
     by_seed: dict[int, float] = field(default_factory=dict)  # measured: seed -> value
+    records: dict[int, str] = field(default_factory=dict)  # measured: seed -> config hash of the record that gave it
     reported: float | None = None
     best: bool = False  # the best published number of its column
 
@@ -171,8 +172,9 @@ class Table:
             "data yet: every row is a published figure."
         )  # fmt: skip
         if any(row.kind == "reported" for row in self.rows):
-            text += (" Published rows: ordered by year, then score; the best published number of each column in "
-                     "bold; sources in the notes.")  # fmt: skip
+            text += (f" Published rows: ordered by year, then by their {self.columns[0].label} figure, lowest first "
+                     "(rows without one last in their year); the best published number of each column in bold; "
+                     "sources in the notes.")  # fmt: skip
         return text
 
 
@@ -311,8 +313,9 @@ def _measured_rows(name, data, metric, columns, protocols, scales, kind) -> list
         cells = []
         for column in columns:
             chosen = group.loc[_column_mask(group, column)].dropna(subset=[metric])
-            pairs = zip(chosen["seed"], chosen[metric], strict=True)
-            cells.append(Cell({int(seed): float(value) for seed, value in pairs}))
+            pairs = list(zip(chosen["seed"], chosen[metric], chosen["config_hash"], strict=True))
+            cells.append(Cell({int(seed): float(value) for seed, value, _ in pairs},
+                              {int(seed): str(digest) for seed, _, digest in pairs}))  # fmt: skip
         row = Row(label, "measured", cells, method, proto, dict(group["overrides"].iloc[0]))
         if kind == "real" and proto == name:
             row.gaps = _gaps(method, "", cells, columns)
@@ -393,8 +396,9 @@ def _reported_cells(method: str, columns: tuple[TableColumn, ...]) -> list[Cell]
 
 
 def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list[Row]:
-    """Published rows of the table's columns, ordered by year then score, the best of each column
-    marked; their sources become numbered notes (appended to ``sources``)."""
+    """Published rows of the table's columns, ordered by year, then by their figure in the table's first column
+    (rows without one last in their year), the best of each column marked; their sources become numbered notes
+    (appended to ``sources``)."""
     rep = reported()
     rep = rep[rep["protocol"].isin({c.reported for c in columns if c.reported})]
     rows = []
@@ -405,7 +409,7 @@ def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list
         venue = group["venue"].iloc[0]
         rows.append((int(group["year"].iloc[0]), Row(f"{method} ({venue})", "reported", cells, method),
                      sorted(set(group["source"]))))  # fmt: skip
-    rows.sort(key=lambda item: (item[0], _score(item[1]), item[1].label))
+    rows.sort(key=lambda item: (item[0], *_first_column(item[1]), item[1].label))
     for column in range(len(columns)):
         values = [row.cells[column].reported for _, row, _ in rows if row.cells[column].reported is not None]
         for _, row, _ in rows:
@@ -418,9 +422,10 @@ def _reported_rows(columns: tuple[TableColumn, ...], sources: list[str]) -> list
     return [row for _, row, _ in rows]
 
 
-def _score(row: Row) -> float:
-    values = [c.reported for c in row.cells if c.reported is not None]
-    return float(np.mean(values)) if values else 0.0
+def _first_column(row: Row) -> tuple[bool, float]:
+    """A published row's sort key within its year: its figure in the table's first column (none: after)."""
+    value = row.cells[0].reported
+    return (value is None, value or 0.0)
 
 
 def compare_rows(table: Table) -> list[Comparison]:
@@ -466,6 +471,8 @@ def compare(frame: pd.DataFrame, name: str, a: str, b: str, scale: str | None = 
     kinds = table_kind(data)
     for kind in KINDS:
         part = data[kinds == kind] if len(data) else data
+        if part.empty:  # no record of this kind: nothing to pair (and no pandas work for nothing)
+            continue
         for column in columns:
             sub = part[_column_mask(part, column)]
             left = sub[sub["method"] == a].groupby("seed")[metric].mean()

@@ -79,19 +79,25 @@ def official_entries() -> list[ZooEntry]:
 
 def evaluations(store: ResultsStore, sha256: str) -> list[dict[str, Any]]:
     """The records of the store that evaluated the checkpoint with this sha256."""
-    found = []
-    for record, _ in check_store(store.root).passed():  # what verifies, each measurement once
-        if record.get("encoder", {}).get("checkpoint_sha256") != sha256:
-            continue
-        # the evaluation's own settings (a fraction, k): the pretraining's are the checkpoint's, listed once
-        protocol = {k: v for k, v in record.get("overrides", {}).items() if not k.startswith(("pretrain.", "method."))}
-        metrics, setting = record.get("metrics", {}), {**record.get("setting", {}), **protocol}
-        shown = ", ".join(f"{key}={value}" for key, value in sorted(setting.items()))
-        found.append({"protocol": record["protocol"], "dataset": record["dataset"], "seed": record["seed"],
-                      "setting": setting, "top1": metrics.get("top1_best"), "top1_final": metrics.get("top1_final"),
-                      "seed_note": (f" ({shown})" if shown else "") + f" s{record['seed']}",
-                      "record": str(store.path_for(record))})  # fmt: skip
-    return sorted(found, key=lambda r: (r["protocol"], r["dataset"], r["seed"]))
+    found = [evaluation(store, record) for record, _ in check_store(store.root).passed()  # each measurement once
+             if record.get("encoder", {}).get("checkpoint_sha256") == sha256]  # fmt: skip
+    return sorted(found, key=evaluation_order)
+
+
+def evaluation(store: ResultsStore, record: dict[str, Any]) -> dict[str, Any]:
+    """What a zoo entry lists of a record that evaluated its checkpoint."""
+    # the evaluation's own settings (a fraction, k): the pretraining's are the checkpoint's, listed once
+    protocol = {k: v for k, v in record.get("overrides", {}).items() if not k.startswith(("pretrain.", "method."))}
+    metrics, setting = record.get("metrics", {}), {**record.get("setting", {}), **protocol}
+    shown = ", ".join(f"{key}={value}" for key, value in sorted(setting.items()))
+    return {"protocol": record["protocol"], "dataset": record["dataset"], "seed": record["seed"], "setting": setting,
+            "top1": metrics.get("top1_best"), "top1_final": metrics.get("top1_final"),
+            "seed_note": (f" ({shown})" if shown else "") + f" s{record['seed']}",
+            "record": str(store.path_for(record))}  # fmt: skip
+
+
+def evaluation_order(entry: dict[str, Any]) -> tuple:
+    return (entry["protocol"], entry["dataset"], entry["seed"])
 
 
 def run_entries(runs: Path, store: ResultsStore) -> list[ZooEntry]:
@@ -154,6 +160,23 @@ def entry_dicts(entries: list[ZooEntry]) -> list[dict[str, Any]]:
     return [asdict(entry) for entry in entries]
 
 
+def render_zoo(entries: list[ZooEntry]) -> str:
+    """The listing ``mamp-bench zoo`` prints: a GitHub table, then where each kind of file is found."""
+    from tabulate import tabulate
+
+    rows = [[e.kind, e.name, e.method, e.encoder, e.dataset, e.epochs or "-", (e.sha256 or "-")[:8],
+             e.describe_results()] for e in entries]  # fmt: skip
+    headers = ["kind", "name", "method", "encoder", "pretrained on", "epochs", "sha256", "top-1 (%)"]
+    return (tabulate(rows, headers, tablefmt="github", disable_numparse=True) + f"\n\nofficial: download from "
+            f"{OFFICIAL_URL}, then `mamp-bench run --checkpoint FILE --dataset DATASET --protocol linear --scale "
+            "paper`; exports and runs: `mamp-bench zoo --json` gives each file\n")  # fmt: skip
+
+
+def export_name(method: str, epochs: int | None, dataset: str, sha256: str) -> str:
+    """An export's name: ``<method>_<epochs>e_<dataset>-<first 8 hex digits of its sha256>``."""
+    return f"{method}_{epochs if epochs is not None else 'unknown-'}e_{dataset}-{sha256[:8]}"
+
+
 @dataclass
 class Described:
     """What an export needs to know about a checkpoint."""
@@ -211,7 +234,7 @@ def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, d
     Exporting the same checkpoint again refreshes the metafile (the records found since)."""
     path, sha = resolve_source(source)
     info = describe_checkpoint(path, dataset, method)
-    stem = f"{info.method}_{info.epochs if info.epochs is not None else 'unknown-'}e_{info.dataset}-{sha[:8]}"
+    stem = export_name(info.method, info.epochs, info.dataset, sha)
     weights, metafile = zoo / f"{stem}.pth", zoo / f"{stem}.json"
     refuse_overwriting_inputs({"the metafile": metafile}, {"the checkpoint": path})
     if not (weights.is_file() and sha256_file(weights, MAX_CHECKPOINT_BYTES, "checkpoint") == sha):
