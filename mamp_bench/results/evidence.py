@@ -177,7 +177,7 @@ def _scores_problems(record: dict[str, Any], record_path: Path, predictions: Pre
         scores = load_scores(record, record_path)
     except DataFormatError as exc:
         return [_missing_or(str(exc))]
-    best = predictions.metrics()["best_epoch"]
+    best = predictions.metrics()["best_epoch"] - 1  # counted from 1; an index of top1_by_epoch here
     if scores.shape != (len(predictions.labels), predictions.classes):
         return [f"its class scores have shape {scores.shape}, its predictions {len(predictions.labels)} clips of "
                 f"{predictions.classes} classes"]  # fmt: skip
