@@ -2,7 +2,8 @@
 ``processor/pretrain_aimclr.py``, ``feeder/ntu_feeder.py`` ``Feeder_triple``).
 
 Three views of each clip: an extreme view (the normal view, then mirror, rotation, noise, blur and a zeroed axis:
-``data/gcn/augment.py``), a query and a key (normal views). The stream is derived from each augmented view. The
+``data/gcn/augment.py``), a query and a key (normal views). The encoders derive their stream from each augmented
+view. The
 extreme view goes through the query encoder twice in one pass: as it is, and after the energy-based attention
 drop of its last feature map (``attention_drop``: SimAM energies, joints and (channel-joint, frame) entries
 whose attention is >= 0.7 dropped, the rest rescaled; deterministic). Loss:
@@ -17,8 +18,8 @@ whose attention is >= 0.7 dropped, the rest rescaled; deterministic). Loss:
 ``mining_start`` is the fraction of training after which mining is on (0.5: epoch 151 of 300); ``after_step``
 sets it from the engine's progress and ``set_progress`` restores it on resume. Deliberate differences:
 ``log_softmax`` instead of ``log(softmax)`` (the same value, without the reference's underflow to -inf); see also
-``data/gcn/augment.py`` and ``methods/moco.py``. Not registered yet (phase 2 of issue 23 wires the ST-GCN
-encoder into the protocols).
+``data/gcn/augment.py`` and ``methods/moco.py``. Pretraining and protocols: as ``skeletonclr``'s (the GCN
+family's pretext configs and processors).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ import torch.nn.functional as F
 from mamp_bench.baselines.skeletonclr_gcn import GCNContrastiveConfig, SkeletonCLR, random_seeds
 from mamp_bench.config import require
 from mamp_bench.data.gcn.augment import ViewDraws, draw_extreme, draw_normal, extreme_view, normal_view
-from mamp_bench.data.gcn.streams import STREAMS
 from mamp_bench.methods.base import PretrainOutput
 from mamp_bench.methods.moco import contrastive_logits
+from mamp_bench.registry import METHODS
 
 
 @dataclass
@@ -71,12 +72,15 @@ def attention_drop(x: torch.Tensor, keep: float = 0.7, e_lambda: float = 1e-4) -
     return x * entries * (entries.numel() / entries.sum())
 
 
+@METHODS.register("aimclr")
 class AimCLR(SkeletonCLR):
     """AimCLR: extreme augmentations, energy-based attention drop, DDM and nearest-neighbour mining."""
 
-    description = "AimCLR (ST-GCN): extreme views, attention drop, DDM and nearest-neighbour mining"
+    description = "AimCLR (ST-GCN): extreme views, attention drop, DDM and nearest-neighbour mining (AAAI 2022)"
     Config = AimCLRConfig
     reported_as = "AimCLR"
+    table_rank = 61
+    forward_passes = 7.0  # the query's and the extreme view's forward and backward, the key's forward
 
     def __init__(self, config: AimCLRConfig | None = None):
         super().__init__(config or AimCLRConfig())
@@ -84,7 +88,7 @@ class AimCLR(SkeletonCLR):
 
     @classmethod
     def objective(cls, config) -> str:
-        return f"AimCLR (InfoNCE / mining + DDM), ST-GCN {config.get('stream', 'joint')} stream"
+        return f"AimCLR (InfoNCE / mining + DDM), ST-GCN {config.get('encoder', {}).get('stream', 'joint')} stream"
 
     def set_progress(self, progress: float) -> None:
         """Mining is on once ``progress`` (the fraction of training done) reached ``mining_start``."""
@@ -95,14 +99,14 @@ class AimCLR(SkeletonCLR):
         self.set_progress(progress)
 
     def views(self, x: torch.Tensor, seeds: torch.Tensor | None, draws: Sequence[ViewDraws] | None):
-        """(extreme, query, key) views of clips (N, C, T, V, M), each as the configured stream."""
+        """(extreme, query, key) views of clips (N, C, T, V, M) (the encoders derive their stream from them)."""
         if draws is None:
             seeds = random_seeds(len(x)) if seeds is None else seeds
             draws = [draw_extreme(seeds, 0, tuple(x.shape), x.device),
                      *(draw_normal(seeds, view, x.shape[2], x.device) for view in (1, 2))]  # fmt: skip
-        stream, clips = STREAMS[self.config.stream], x.double()  # float64 views, as SkeletonCLR.views
+        clips = x.double()  # float64 views, as SkeletonCLR.views
         views = [extreme_view(clips, draws[0]), *(normal_view(clips, d) for d in draws[1:])]
-        return [stream(view.to(x.dtype)) for view in views]
+        return [view.to(x.dtype) for view in views]
 
     def embed_extreme(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Extreme clips -> normalised projections (N, D) of the view and of its attention-dropped features."""

@@ -1,7 +1,8 @@
 """Why the suite's CPU gain over the plain reference differs between machines.
 
 The pretraining step (``benchmarks.pretrain_step``: forward, backward and AdamW on NTU-60's mix of
-persons), plain and suite, each configuration in its own process, under:
+persons), plain and suite, each configuration in its own process (the ST-GCN presets ``skeletonclr``,
+``aimclr``, ``gcn-smoke``: their one variant, suite, with SGD), under:
 
 - the OpenMP wait policy of torch's libgomp: its own default (idle threads spin for a while at
   every barrier before they sleep), ``OMP_WAIT_POLICY=PASSIVE`` (they sleep at once: the suite's
@@ -75,7 +76,8 @@ def competing_load(processes: int) -> Iterator[None]:
 
 
 def settings_for(args) -> list[Setting]:
-    settings = [Setting(variant, policy) for policy in args.policies for variant in ("plain", "suite")]
+    variants = ("suite",) if args.preset in pretrain_step.GCN_PRESETS else ("plain", "suite")
+    settings = [Setting(variant, policy) for policy in args.policies for variant in variants]
     return settings + [Setting("suite", policy, micro) for policy in args.policies for micro in args.micro]
 
 
@@ -106,15 +108,16 @@ def print_table(results: dict[tuple[int, Setting], Samples], batch: int) -> None
         cpu = samples.median("user_s") + samples.median("sys_s")
         plain = results.get((load, Setting("plain", setting.policy)))
         ratio = statistics.median(rates) / statistics.median(r["clips_per_s"] for r in plain.rows) if plain else None
+        shown = f"{ratio:>7.2f}" if ratio is not None else f"{'-':>7}"
         rate = f"{statistics.median(rates):.2f} [{min(rates):.2f}-{max(rates):.2f}]"
         print(f"{load:>4} {setting.label:<26} {rate:>26} {cpu / batch:>10.3f} {samples.median('sys_s') / cpu:>5.0%} "
               f"{samples.median('minor_faults'):>11.0f} {samples.median('involuntary_switches'):>14.0f} "
-              f"{ratio:>7.2f}")  # fmt: skip
+              f"{shown}")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--preset", default="ntu60", choices=list(pretrain_step.PRESETS))
+    parser.add_argument("--preset", default="ntu60", choices=[*pretrain_step.PRESETS, *pretrain_step.GCN_PRESETS])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per process (after one untimed)")
     parser.add_argument("--rounds", type=int, default=2)

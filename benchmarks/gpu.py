@@ -12,6 +12,9 @@ batch of 128:
 - the DataLoader's clips/s with the training transform at the engine's default worker count, and
   with the batched transform on the device (``batched_transform=true``), against the step;
 - the frozen-encoder and fine-tuning clips/s that the plan's protocol jobs are costed with;
+- the GCN family's pretraining step (SkeletonCLR, AimCLR on ST-GCN, ``benchmarks.pretrain_step``'s ST-GCN presets:
+  the method's views, forward, backward, SGD) at their batch of 128 in fp32 and TF32, with their utilisation and
+  the projected 300-epoch pretraining on NTU-60 xsub;
 - the projected wall time of a 400-epoch pretraining on NTU-60 (40,091 clips) and NTU-120 (63,026),
   and GPU-hours of the whole paper plan (``mamp-bench reproduce --scale paper`` jobs, costed below).
 
@@ -23,7 +26,8 @@ configurations run last, in order of interest, each stopped when the budget ends
 runs it on the CPU); its projections only exercise the code.
 
 Plan cost: each pretraining of the plan once (epochs x clips / the eager clips/s of the preset
-with its decoder depth: 3 as NTU-60, 5 as NTU-120 and PKU), plus each protocol job's own
+with its decoder depth: 3 as NTU-60, 5 as NTU-120 and PKU; a GCN method's at its own measured clips/s),
+plus each protocol job's own
 ``estimate_seconds`` with the measured "encode" and "train" clips/s. ``--json FILE`` writes every
 figure, and the rates in the planner's format: ``mamp-bench reproduce --gpu-benchmark FILE`` costs the
 plan with them (``encoder_gflop_per_clip`` turns the protocol clips/s into FLOP/s).
@@ -51,6 +55,8 @@ PRESETS = ("ntu60", "ntu120")
 PRECISIONS = ("fp32", "tf32", "bf16")
 TRAIN_CLIPS = {"ntu60": 40091, "ntu120": 63026}  # xsub training clips
 EPOCHS, PAPER_BATCH = 400, 128
+#: the GCN family's methods (benchmarks.pretrain_step presets), their 300 epochs of batch 128 (the pretext configs)
+GCN_METHODS, GCN_EPOCHS = ("skeletonclr", "aimclr"), 300
 #: the CI-sized model of --quick (method overrides)
 QUICK_MODEL = {"encoder.dim": "32", "encoder.depth": "1", "encoder.heads": "2", "decoder_dim": "32"}
 #: the CI-sized encoder of the protocol rates under --quick
@@ -309,6 +315,34 @@ def measure_protocol_rates(found: Machine, sizes: Sizes) -> dict[str, float]:
     return rates
 
 
+def measure_gcn_steps(found: Machine, sizes: Sizes, peaks: dict[str, dict]) -> list[dict]:
+    """The GCN family's pretraining steps (fp32, and TF32 where available), in this process; their utilisation
+    against the matmul rate of the same precision and their 300-epoch NTU-60 xsub projection."""
+    from benchmarks import pretrain_step
+
+    rows = []
+    presets = ("gcn-smoke",) if sizes.quick else GCN_METHODS
+    for preset in presets:
+        for precision in (p for p in ("fp32", "tf32") if found.has(p)):
+            with precision_mode(precision):
+                row = guarded(f"{preset} {precision}", pretrain_step.measure_gcn, preset, "suite", sizes.batch,
+                              sizes.steps, found.device, "none")  # fmt: skip
+            if "skipped" in row:
+                print(f"  skipped: {row['skipped']}")
+                rows.append(row)
+                continue
+            row["precision"] = precision
+            row["utilisation"] = row["gflops"] / peaks[precision]["gflops"]
+            row["hours_300_epochs"] = GCN_EPOCHS * (TRAIN_CLIPS["ntu60"] // PAPER_BATCH) * PAPER_BATCH / \
+                row["clips_per_s"] / 3600  # fmt: skip
+            rows.append(row)
+            print(f"{preset} pretraining step ({precision}, batch {sizes.batch}): {row['clips_per_s']:.1f} clips/s "
+                  f"[{sizes.batch / row['max_s']:.1f}-{sizes.batch / row['min_s']:.1f}], {row['gflop_per_step']:.1f} "
+                  f"GFLOP/step, utilisation {row['utilisation']:.1%}; 300 epochs on NTU-60 xsub: "
+                  f"{row['hours_300_epochs']:.2f} h")  # fmt: skip
+    return rows
+
+
 def encoder_gflop_per_clip(sizes: Sizes) -> float:
     """GFLOP of a frozen forward pass of the protocol rates' encoder on one clip (two persons): with
     the "encode" and "train" clips/s, the effective FLOP/s the planner costs protocol jobs with
@@ -356,7 +390,7 @@ class PlanJobs:
     """The paper plan's work: its pretrainings (epochs, clips, batch, decoder depth) and its protocol
     jobs (protocol class, recipe, train and test clips)."""
 
-    pretrainings: list[tuple[int, int, int, int]]
+    pretrainings: list[tuple[int, int, int, int | str]]  # epochs, clips, batch, decoder depth or GCN method
     protocols: list[tuple]
 
     @classmethod
@@ -377,16 +411,19 @@ class PlanJobs:
                 seen.add(pretraining.digest)
                 config, clips = pretraining.config, resolved.source.clips[0]
                 depth = getattr(pretraining.method_config, "decoder_depth", 5)
+                depth = pretraining.method if pretraining.method in GCN_METHODS else depth
                 plan.pretrainings.append((config.epochs, min(clips, config.max_clips or clips), config.batch_size,
                                           depth))  # fmt: skip
         return plan
 
-    def cost(self, pretrain_rates: dict[int, float], rates: dict[str, float]) -> dict[str, float]:
+    def cost(self, pretrain_rates: dict[int | str, float], rates: dict[str, float]) -> dict[str, float]:
         """Hours: each pretraining's epochs x whole batches / the clips/s of the nearest measured
-        decoder depth, plus each protocol job's ``estimate_seconds`` with ``rates``."""
+        decoder depth (a GCN method's: its own), plus each protocol job's ``estimate_seconds`` with ``rates``."""
         pretrain_s = 0.0
+        depths = [d for d in pretrain_rates if isinstance(d, int)]
         for epochs, clips, batch, depth in self.pretrainings:
-            rate = pretrain_rates[min(pretrain_rates, key=lambda d: abs(d - depth))]
+            nearest = depth if isinstance(depth, str) else min(depths, key=lambda d: abs(d - depth))
+            rate = pretrain_rates[nearest]
             pretrain_s += epochs * (clips // batch) * batch / rate
         protocol_s = sum(
             cls.estimate_seconds(config, train, test, rates) for cls, config, train, test in self.protocols
@@ -396,13 +433,20 @@ class PlanJobs:
                 "total_hours": (pretrain_s + protocol_s) / 3600}  # fmt: skip
 
 
-def report_plan(picks: dict[str, dict], rates: dict[str, float]) -> dict[str, dict]:
-    """The plan's device-hours with the default pretraining settings and with the fastest measured."""
+def report_plan(picks: dict[str, dict], rates: dict[str, float], gcn: list[dict]) -> dict[str, dict]:
+    """The plan's device-hours with the default pretraining settings and with the fastest measured (the GCN
+    methods' at their fp32 rate)."""
     jobs, out = PlanJobs.paper(), {}
+    gcn_rates = {r["preset"]: r["clips_per_s"] for r in gcn if "skipped" not in r and r["precision"] == "fp32"}
+    if "gcn-smoke" in gcn_rates:  # --quick: the small model stands for both (its figures exercise the code only)
+        gcn_rates.update(dict.fromkeys(GCN_METHODS, gcn_rates.pop("gcn-smoke")))
+    if any(isinstance(depth, str) and depth not in gcn_rates for *_, depth in jobs.pretrainings):
+        print("paper plan: not costed here (a GCN method's pretraining step was not measured)")
+        return out
     for label in ("default", "fastest, reference loss", "fastest"):
         if f"ntu60 {label}" not in picks or f"ntu120 {label}" not in picks:
             continue
-        depths = {3: picks[f"ntu60 {label}"]["clips_per_s"], 5: picks[f"ntu120 {label}"]["clips_per_s"]}
+        depths = {3: picks[f"ntu60 {label}"]["clips_per_s"], 5: picks[f"ntu120 {label}"]["clips_per_s"], **gcn_rates}
         cost = out[label] = jobs.cost(depths, rates)
         print(f"paper plan, pretraining {label}: {cost['pretrainings']} pretrainings {cost['pretrain_hours']:.1f} h "
               f"+ {cost['protocol_jobs']} protocol jobs {cost['protocol_hours']:.1f} h = "
@@ -461,14 +505,16 @@ def main(argv: list[str] | None = None) -> dict:
     for part in (loading, rates):
         if "skipped" in part:
             print(f"skipped: {part['skipped']}")
+    gcn = measure_gcn_steps(found, sizes, peaks)
     rows += measure_compiled(found, sizes, peaks, args.budget_s, started)
     picks = report_projections(rows)
-    plan = guarded("plan", report_plan, picks, rates) if "skipped" not in rates else {}
+    plan = guarded("plan", report_plan, picks, rates, gcn) if "skipped" not in rates else {}
     report_loading(loading, rows)
     print(f"benchmark wall time: {time.perf_counter() - started:.0f} s")
     result = {"machine": machine(), "device": asdict(found), "sizes": asdict(sizes), "peaks": peaks, "steps": rows,
-              "loading": loading, "rates": rates, "encoder_gflop_per_clip": encoder_gflop_per_clip(sizes),
-              "projections": picks, "plan": plan}  # fmt: skip
+              "gcn_steps": gcn, "loading": loading, "rates": rates,
+              "encoder_gflop_per_clip": encoder_gflop_per_clip(sizes), "projections": picks,
+              "plan": plan}  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     return result

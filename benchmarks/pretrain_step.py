@@ -1,4 +1,5 @@
-"""Pretraining step throughput and utilisation of the paper's MAMP models (NTU-60 and NTU-120 presets).
+"""Pretraining step throughput and utilisation of the paper's MAMP models (NTU-60 and NTU-120 presets), and of the
+GCN family's ST-GCN methods (``skeletonclr``, ``aimclr`` at the paper's size, ``gcn-smoke`` at the smoke scale's).
 
 One step is forward, backward and AdamW on a batch of clips with NTU-60's mix of persons (80% of
 the clips have no second person, zero-filled as the datasets store them). Variants, all from the
@@ -10,6 +11,10 @@ by design, see ``MaskedPredictionConfig.skip_empty_persons``):
 - ``suite``: the engine's default: SDPA attention and, on a CPU, the batch in micro-batches of 2
   clips with the gradients combined exactly;
 - ``suite+skip``: the suite with ``skip_empty_persons=true`` (absent persons not computed).
+
+The ST-GCN presets have one variant, ``suite`` (their step has no attention and no micro-batches): the method's
+forward (its views included), backward and its pretraining's SGD (momentum 0.9, weight decay 1e-4) on 50-frame
+clips, the queue at its preset's size.
 
 Utilisation = the step's matrix-multiply FLOPs (``mamp_bench.engine.flops``, counted from the
 shapes, forward and backward, of the sequences actually computed) per second, divided by the
@@ -50,6 +55,13 @@ PRESETS = {
         "decoder_depth": 1,
     },
 }
+#: ST-GCN presets: the method and its overrides (the smoke scale's size: scales.py)
+GCN_PRESETS = {
+    "skeletonclr": ("skeletonclr", {}),
+    "aimclr": ("aimclr", {}),
+    "gcn-smoke": ("aimclr", {"encoder__hidden_channels": 8, "encoder__hidden_dim": 64, "queue_size": 512}),
+}
+GCN_FRAMES = 50
 VARIANTS = {  # name -> (attention, micro-batch: -1 = the engine's default for the device, skip absent persons)
     "plain": ("explicit", 0, False),
     "suite": ("sdpa", -1, False),
@@ -101,6 +113,8 @@ def measure(
     from mamp_bench.engine.flops import masked_pretrain_flops
     from mamp_bench.engine.step import pretrain_step
 
+    if preset in GCN_PRESETS:
+        return measure_gcn(preset, variant, batch, steps, device, amp)
     attention, micro, skip = VARIANTS[variant]
     micro = micro if micro_override < -1 else micro_override
     torch.manual_seed(0)
@@ -148,6 +162,46 @@ def measure(
     }
 
 
+def measure_gcn(preset: str, variant: str, batch: int, steps: int, device: str, amp: str) -> dict:
+    """One ST-GCN method's step (``GCN_PRESETS``): forward with its views, backward, SGD, ``after_step``."""
+    import torch
+
+    from mamp_bench.engine.flops import stgcn_flops
+    from mamp_bench.engine.step import pretrain_step
+    from mamp_bench.registry import METHODS
+
+    if variant != "suite":
+        raise SystemExit(f"{preset}: the ST-GCN methods have one variant, suite")
+    name, overrides = GCN_PRESETS[preset]
+    torch.manual_seed(0)
+    dev = torch.device(device)
+    method = mamp_bench.build_method(name, **overrides).to(dev)
+    pretraining = METHODS.get(name).pretraining["paper"]
+    optimizer = torch.optim.SGD(method.parameters(), lr=pretraining["lr"], momentum=pretraining["momentum"],
+                                weight_decay=pretraining["weight_decay"])  # fmt: skip
+    x, seeds = benchmark_input(batch, GCN_FRAMES)
+    x = x.to(dev)
+    autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp == "bf16")
+
+    def step() -> float:
+        loss = pretrain_step(method, method, optimizer, x, seeds, 0, autocast)
+        method.after_step(0.0)
+        return loss
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times, first_loss, usage = timed_steps(step, steps, dev.type == "cuda")
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # fmt: skip
+    median = statistics.median(times)
+    flops = METHODS.get(name).forward_passes * 2 * batch * stgcn_flops(method.config.encoder)
+    return {"preset": preset, "variant": variant, "batch": batch, "micro_batch": 0, "median_s": median,
+            "min_s": min(times), "max_s": max(times), "clips_per_s": batch / median, "gflop_per_step": flops / 1e9,
+            "gflops": flops / median / 1e9, "peak_mib": peak, "first_loss": first_loss, "user_s": usage[0],
+            "sys_s": usage[1], "minor_faults": usage[2], "voluntary_switches": usage[3],
+            "involuntary_switches": usage[4], "threads": torch.get_num_threads()}  # fmt: skip
+
+
 def run_child(
     preset: str, variant: str, batch: int, args, env: dict[str, str | None] | None = None, micro: int = -2
 ) -> dict:
@@ -166,7 +220,7 @@ def run_child(
 
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--presets", nargs="+", default=["ntu60", "ntu120"], choices=list(PRESETS))
+    parser.add_argument("--presets", nargs="+", default=["ntu60", "ntu120"], choices=[*PRESETS, *GCN_PRESETS])
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 32, 128])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--steps", type=int, default=3, help="timed steps (after one untimed)")
@@ -192,10 +246,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(f"machine: {machine()}")
     print(f"dense matmul peak ({args.device}, {dtype}): {peak:.0f} GFLOP/s")
     print(
-        f"pretraining step, MAMP paper model, {args.device}, amp {args.amp}, {args.steps} timed steps a row, "
+        f"pretraining step, {', '.join(args.presets)}, {args.device}, amp {args.amp}, {args.steps} timed steps a row, "
         f"{SINGLE_PERSON:.0%} single-person clips"
     )
-    header = f"{'preset':>6} {'batch':>5} {'variant':>11} {'clips/s':>8} {'step s median [min-max]':>24} "
+    header = f"{'preset':>11} {'batch':>5} {'variant':>11} {'clips/s':>8} {'step s median [min-max]':>24} "
     print(
         header + f"{'GFLOP/step':>10} {'GFLOP/s':>8} {'of peak':>7} {'peak MiB':>9} {'x plain':>7} {'first loss':>10}"
     )
@@ -203,9 +257,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for preset in args.presets:
         for batch in args.batches:
             plain = None
-            for variant in args.variants:
+            for variant in ["suite"] if preset in GCN_PRESETS else args.variants:  # the GCN step has one variant
                 if variant == "plain" and batch > args.plain_max_batch:
-                    print(f"{preset:>6} {batch:>5} {variant:>11}   (not run: above --plain-max-batch)")
+                    print(f"{preset:>11} {batch:>5} {variant:>11}   (not run: above --plain-max-batch)")
                     continue
                 row = run_child(preset, variant, batch, args)
                 row["utilisation"] = row["gflops"] / peak
@@ -215,7 +269,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 timing = f"{row['median_s']:.2f} [{row['min_s']:.2f}-{row['max_s']:.2f}]"
                 ratio = f"{row['x_plain']:.2f}" if row["x_plain"] else "-"
                 print(
-                    f"{preset:>6} {batch:>5} {row['variant']:>11} {row['clips_per_s']:>8.2f} {timing:>24} "
+                    f"{preset:>11} {batch:>5} {row['variant']:>11} {row['clips_per_s']:>8.2f} {timing:>24} "
                     f"{row['gflop_per_step']:>10.0f} {row['gflops']:>8.0f} {row['utilisation']:>7.0%} "
                     f"{row['peak_mib']:>9.0f} {ratio:>7} {row['first_loss']:>10.6f}"
                 )

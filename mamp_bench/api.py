@@ -13,11 +13,12 @@ from typing import Any
 import torch
 
 from mamp_bench.checkpoints import checkpoint_format, load_checkpoint, load_into, suite_state
-from mamp_bench.config import apply_overrides, flatten, from_dict
+from mamp_bench.config import apply_overrides, flatten, from_dict, to_dict
 from mamp_bench.engine.features import pooled_features
 from mamp_bench.methods.base import PretrainMethod
-from mamp_bench.models.loading import inferred_method_config, load_encoder
-from mamp_bench.models.transformer import SkeletonEncoder
+from mamp_bench.models.encoder import Encoder
+from mamp_bench.models.loading import checkpoint_encoder, inferred_method_config, load_encoder
+from mamp_bench.models.stgcn import check_official_graph
 from mamp_bench.pipeline import run as run_request
 from mamp_bench.plan import Options, Request
 from mamp_bench.registry import METHODS
@@ -30,7 +31,7 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
     """The pretraining module of a registered method.
 
     Defaults are the paper's NTU-60 preset (a suite checkpoint's own configuration when one is
-    given); ``overrides`` set configuration fields, with ``__`` for nesting
+    given; an official one's as its shapes say); ``overrides`` set configuration fields, with ``__`` for nesting
     (``encoder__depth=4``). ``forward(x)`` takes (N, 3, T, 25, M) and returns the loss first.
     """
     cls = METHODS.get(name)
@@ -38,10 +39,14 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
     state = None
     if checkpoint is not None:
         ckpt = load_checkpoint(checkpoint)
-        if checkpoint_format(ckpt) == "suite" and "method_config" in ckpt:
+        fmt = checkpoint_format(ckpt)
+        if fmt == "suite" and "method_config" in ckpt:
             config = from_dict(cls.Config, ckpt["method_config"])
-        elif checkpoint_format(ckpt) in ("official", "state"):
+        elif fmt in ("official", "state"):
             config = apply_overrides(config, flatten(inferred_method_config(ckpt, cls.official_args)))
+        elif fmt == "official-gcn":
+            check_official_graph(ckpt)
+            config = apply_overrides(config, flatten({"encoder": to_dict(checkpoint_encoder(ckpt)[1])}))
         state = suite_state(ckpt)
     config = apply_overrides(config, {k.replace("__", "."): v for k, v in overrides.items()})
     method = cls(config)
@@ -51,8 +56,9 @@ def build_method(name: str, checkpoint: Checkpoint | None = None, **overrides: A
 
 
 @torch.no_grad()
-def extract_features(encoder: SkeletonEncoder, x: torch.Tensor) -> torch.Tensor:
-    """(N, C, T, V, M) -> (N, D): final-LayerNorm output averaged over persons, time and joints."""
+def extract_features(encoder: Encoder, x: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, V, M) -> (N, D) pooled features of any registered encoder (the transformer's: its final-LayerNorm
+    output averaged over persons, time and joints)."""
     return pooled_features(encoder, x)
 
 

@@ -1,9 +1,12 @@
-"""Checkpoint files: the suite's own format, the official MAMP format, and safe loading of both.
+"""Checkpoint files: the suite's own format, the official MAMP and GCN-family formats, and safe loading.
 
 Suite checkpoints are dicts of tensors and plain values (``format: "mamp-bench"``), saved
-atomically. Official MAMP checkpoints (``checkpoint-399.pth``: ``model``, and often
-``optimizer``, ``epoch``, ``scaler``, ``args`` as an ``argparse.Namespace``) are read directly:
-their parameter names are mapped onto this suite's modules. Loading always uses
+atomically; a pretraining's names its method, the method's configuration and its encoder (``encoder``: the
+registered name and its configuration). Official MAMP checkpoints (``checkpoint-399.pth``: ``model``, and often
+``optimizer``, ``epoch``, ``scaler``, ``args`` as an ``argparse.Namespace``) are read directly, and so are the
+GCN family's (AimCLR's, SkeletonCLR's, CrosSCLR's processors save the model's flat state dict: ``encoder_q.*``,
+``encoder_k.*``, ``queue``, ``queue_ptr``; a linear-evaluation one holds ``encoder_q.*`` with its classifier as
+``encoder_q.fc``): their parameter names are mapped onto this suite's modules. Loading always uses
 ``torch.load(weights_only=True)``, with ``argparse.Namespace`` the only extra type allowed, so
 nothing in a checkpoint can run code.
 
@@ -80,8 +83,9 @@ def load_checkpoint(source: str | os.PathLike[str] | Mapping[str, Any]) -> dict[
 
 def checkpoint_format(checkpoint: Mapping[str, Any]) -> str:
     """``suite`` (a suite checkpoint), ``state`` (a bare state dict in the suite's names: a suite
-    checkpoint's ``model``, ``method.state_dict()``), ``official`` (a reference checkpoint, or a bare
-    state dict in the reference's names, as ``encoder.state_dict()``), or a one-line error."""
+    checkpoint's ``model``, ``method.state_dict()``), ``official`` (a MAMP reference checkpoint, or a bare
+    state dict in the reference's names, as ``encoder.state_dict()``), ``official-gcn`` (a GCN-family processor's
+    checkpoint: the flat state dict with ``encoder_q.*``), or a one-line error."""
     if checkpoint.get("format") == SUITE_FORMAT:
         return "suite"
     state = checkpoint.get("model", checkpoint)
@@ -90,8 +94,11 @@ def checkpoint_format(checkpoint: Mapping[str, Any]) -> str:
         return "official"
     if any(name.startswith("encoder.joints_embed.") for name in names):
         return "state"
+    if any(name.startswith(GCN_QUERY) for name in names):
+        return "official-gcn"
     keys = ", ".join(list(map(str, checkpoint))[:6])
-    raise UserError(f"not a mamp-bench or official MAMP checkpoint, nor a state dict of one (top-level keys: {keys})")
+    raise UserError("not a mamp-bench checkpoint, an official MAMP or AimCLR/SkeletonCLR checkpoint, nor a state "
+                    f"dict of one (top-level keys: {keys})")  # fmt: skip
 
 
 def official_to_suite(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -118,6 +125,41 @@ def official_to_suite(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tens
     return out
 
 
+#: the GCN family's query (evaluated) and key encoders in their processors' checkpoints
+GCN_QUERY, GCN_KEY = "encoder_q.", "encoder_k."
+
+
+def official_gcn_to_suite(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a GCN-family checkpoint's parameters onto the suite's MoCo methods (``methods/moco.py``).
+
+    ``encoder_q.*`` -> ``encoder.*`` and ``encoder_k.*`` -> ``key_encoder.*`` (``st_gcn_networks.i`` ->
+    ``blocks.i``); their ``fc`` -> ``projection.*`` / ``key_projection.*`` when it is the pretext MLP (``fc.0``,
+    ``fc.2``), ``head.*`` when it is a linear-evaluation classifier (``fc.weight``, ``fc.bias``); ``queue`` and
+    ``queue_ptr`` -> ``queue.queue`` / ``queue.queue_ptr``. The stored adjacencies (``*.A``) are dropped: the suite
+    builds its graph (``models/stgcn.py`` ``check_official_graph`` checks them first). A ``module.`` prefix from
+    DataParallel is dropped."""
+    out = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key in ("queue", "queue_ptr"):
+            out[f"queue.{key}"] = value
+            continue
+        for prefix, encoder, projection in ((GCN_QUERY, "encoder", "projection"),
+                                            (GCN_KEY, "key_encoder", "key_projection")):  # fmt: skip
+            if not key.startswith(prefix):
+                continue
+            name = key[len(prefix) :]
+            if name == "A":
+                break
+            if name.startswith("fc."):
+                head = name[len("fc.") :]
+                out[f"{projection}.{head}" if "." in head else f"head.{head}"] = value
+            else:
+                out[f"{encoder}.{name.replace('st_gcn_networks.', 'blocks.', 1)}"] = value
+            break
+    return out
+
+
 def suite_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The model state dict of any supported checkpoint, in the suite's names."""
     fmt = checkpoint_format(checkpoint)
@@ -125,6 +167,8 @@ def suite_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         return dict(checkpoint["model"])
     if fmt == "state":
         return {str(k).removeprefix("module."): v for k, v in checkpoint.get("model", checkpoint).items()}
+    if fmt == "official-gcn":
+        return official_gcn_to_suite(checkpoint.get("model", checkpoint))
     return official_to_suite(checkpoint.get("model", checkpoint))
 
 

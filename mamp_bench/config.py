@@ -27,8 +27,36 @@ from mamp_bench.errors import UserError
 C = TypeVar("C")
 
 
+#: a field's metadata key: the field is listed by ``to_dict`` only when it differs from its default
+HASHED_WHEN_SET = "hashed_when_set"
+
+
+def hashed_when_set(default: Any) -> Any:
+    """A dataclass field added after records were written: ``to_dict`` (what records carry and hashes cover)
+    lists it only when its value differs from ``default``, so every configuration that leaves it at its default
+    keeps the hash it had before the field existed (``from_dict`` gives the default back for it)."""
+    return dataclasses.field(default=default, metadata={HASHED_WHEN_SET: True})
+
+
 def to_dict(config: Any) -> dict[str, Any]:
-    return dataclasses.asdict(config)
+    """A dataclass configuration as a plain dict (nested ones too), without the ``hashed_when_set`` fields that
+    are at their defaults."""
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get(HASHED_WHEN_SET) and value == f.default:
+            continue
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else _plain(value)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """As ``dataclasses.asdict`` copies a field's value (lists, tuples and dicts of values)."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def from_dict(cls: type[C], data: dict[str, Any]) -> C:
@@ -209,6 +237,24 @@ def require(config: Any, checks: list[tuple[bool, str]], prefix: str = "") -> No
     for ok, message in checks:
         if not ok:
             raise UserError(f"{prefix}{message}")
+
+
+def choice_check(config: Any, name: str, choices: tuple[str, ...] | dict[str, Any]) -> tuple[bool, str]:
+    """``require``'s check that the field ``name`` is one of ``choices``."""
+    value = getattr(config, name)
+    return value in choices, f"{name} must be one of {', '.join(choices)}, got {value!r}"
+
+
+def schedule_checks(config: Any, schedules: tuple[str, ...]) -> list[tuple[bool, str]]:
+    """``require``'s checks of a learning-rate schedule's fields: ``schedule`` one of ``schedules``, ``lr_steps``
+    increasing epochs >= 1 and only with the step schedule."""
+    steps = tuple(config.lr_steps)
+    return [
+        choice_check(config, "schedule", schedules),
+        (all(s >= 1 for s in steps) and list(steps) == sorted(set(steps)),
+         f"lr_steps must be increasing epochs >= 1, got {steps}"),
+        (config.schedule == "step" or not steps, "lr_steps are the step schedule's: set schedule=step"),
+    ]  # fmt: skip
 
 
 def parse_set_args(pairs: list[str] | None) -> dict[str, str]:

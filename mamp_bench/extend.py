@@ -1,18 +1,23 @@
-"""The public extension API: everything a method, protocol or dataset plugin imports.
+"""The public extension API: everything a method, encoder, protocol or dataset plugin imports.
 
 A plugin imports from here and nowhere else in the suite; the names below are kept stable, while the
 modules that define them may move. ``docs/architecture.md`` and ``docs/extending.md`` show a method, a
 protocol and a dataset written against it (tests run them as written).
 
 Registries (fill them with ``@METHODS.register("name")`` and declare the module under the entry point
-groups ``mamp_bench.methods``, ``mamp_bench.protocols``, ``mamp_bench.datasets``):
-``METHODS``, ``PROTOCOLS``, ``DATASETS``.
+groups ``mamp_bench.methods``, ``mamp_bench.encoders``, ``mamp_bench.protocols``, ``mamp_bench.datasets``):
+``METHODS``, ``ENCODERS``, ``PROTOCOLS``, ``DATASETS``.
 
 Methods: ``PretrainMethod`` (the base class: a ``Config`` dataclass, ``forward(x, seeds)`` -> a
 ``PretrainOutput`` whose loss comes first), the masked-method core ``MaskedMethod`` (encoder, masking,
 decoder: a subclass gives the target and the loss) and ``MaskedPrediction`` (MAMP's and MAE's: the masked
 tokens' own values), with the target helpers ``patchify``, ``motion``, ``normalize_per_token``; the
 encoder ``SkeletonEncoder`` and its ``EncoderConfig``.
+
+Encoders: ``Encoder`` (the base class: a ``Config`` dataclass, ``pooled(x)`` -> (N, dim) features, and the facts
+the suite reads: ``label``, ``recipe``, ``chain``, ``windowed``), the built-ins ``SkeletonEncoder`` (MAMP's
+transformer) and ``STGCN`` with its ``STGCNConfig``. A method names its encoder (``encoder_name``) and keeps
+its configuration in the ``encoder`` field of its ``Config``.
 
 Protocols: ``Protocol`` (its ``Config``, recipe, encoder kind, tier, matrix and table columns), the
 ``ProtocolContext`` a run is given and the ``ProtocolResult`` it returns (``single_evaluation`` for a
@@ -51,16 +56,20 @@ from mamp_bench.methods.base import PretrainMethod, PretrainOutput
 from mamp_bench.methods.mamp import MaskedPrediction
 from mamp_bench.methods.masked import MaskedMethod
 from mamp_bench.methods.targets import motion, normalize_per_token, patchify
+from mamp_bench.models.encoder import Encoder
+from mamp_bench.models.stgcn import STGCN, STGCNConfig
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
-from mamp_bench.registry import DATASETS, METHODS, PROTOCOLS
+from mamp_bench.registry import DATASETS, ENCODERS, METHODS, PROTOCOLS
 
 __all__ = [
     "BENCHMARKS",
     "DATASETS",
+    "ENCODERS",
     "METHODS",
     "PROTOCOLS",
     "CosineSchedule",
     "DatasetSpec",
+    "Encoder",
     "EncoderConfig",
     "LoopSettings",
     "MaskedMethod",
@@ -72,6 +81,8 @@ __all__ = [
     "Protocol",
     "ProtocolContext",
     "ProtocolResult",
+    "STGCN",
+    "STGCNConfig",
     "SkeletonEncoder",
     "SupervisedTask",
     "TableColumn",

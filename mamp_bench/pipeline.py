@@ -24,7 +24,7 @@ from mamp_bench.engine.pretrain import pretrain as run_pretraining
 from mamp_bench.evaluation.protocol import ProtocolContext, ProtocolResult
 from mamp_bench.fileio import atomic_write, write_bytes, write_json
 from mamp_bench.plan import Options, Request, RunPlan, plan_pretraining, plan_run
-from mamp_bench.results.store import ResultsStore, epoch_log_csv, row_hash
+from mamp_bench.results.store import ResultsStore, epoch_log_csv, row_hash, scores_npy
 from mamp_bench.version import __version__
 
 __all__ = ["Options", "Request", "pretrain", "run"]
@@ -41,7 +41,9 @@ def run(request: Request, options: Options) -> dict[str, Any]:
             write_json(folder.path / "record.json", plan.existing)  # (which also clears a killed write's temporary)
             folder.write_summary({"finished": True, "record": str(store.path_for(plan.existing))})
         return plan.existing
-    encoder = dict(resolved.encoder.identity)
+    # the record names the encoder and its configuration beside the identity (which determines them)
+    encoder = {**resolved.encoder.identity, "name": resolved.encoder.name,
+               "config": to_dict(resolved.encoder.encoder_config)}  # fmt: skip
     if resolved.encoder.kind == "pretrained":
         checkpoint, digest = run_pretraining(plan.pretraining, plan.runtime, plan.environment, show=plan.show,
                                              wait=options.wait, allow_unverified=options.allow_unverified)  # fmt: skip
@@ -90,7 +92,7 @@ def publish(
     for name, epoch in (("final", -1), ("best", best)):
         with atomic_write(folder.path / f"confusion_{name}.csv", "w") as handle:  # never half-written
             np.savetxt(handle, result.predictions.confusion(epoch), fmt="%d", delimiter=",")
-    stored = store.write(record, predictions, epoch_log_csv(result.epochs))
+    stored = store.write(record, predictions, epoch_log_csv(result.epochs), scores_npy(result.scores))
     write_json(folder.path / "record.json", stored)
     folder.write_summary({"finished": True, "record": str(store.path_for(stored))})
     return stored
@@ -120,6 +122,7 @@ def record_of(plan: RunPlan, encoder: dict[str, Any], result: ProtocolResult, st
         "scale": request.scale,
         "config_hash": resolved.digest,
         "fidelity": getattr(resolved.config, "fidelity", "clean"),
+        "recipe": resolved.recipe,
         "setting": resolved.setting,
         "overrides": overrides,
         "row_hash": row,

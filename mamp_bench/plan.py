@@ -1,17 +1,17 @@
 """A run's plan: everything a run needs, decided once, before any work.
 
-A ``Request`` says what to run (method, protocol, dataset, scale, seed, ``--set`` overrides);
-``Options`` say where and how (folders, device, start over), which never changes a number.
-``resolve`` parses the overrides once into the typed configurations (the protocol's recipe, the
-pretraining schedule, the method's dataclass), each validated, and works out the encoder to evaluate:
-a checkpoint, a pretraining (a ``PretrainJob``, shared by every protocol that needs it and found again
-by its hash) or a fresh initialisation. ``plan_run`` adds what this machine and these folders hold:
-the runtime (device, processes) and environment, each dataset's prepared file and fingerprint (read
-once per file), the checks that a run can finish (outputs writable, data usable, batches that fit),
-the pretraining's folder and its state (finished and verified on the same data, to resume, or new),
-the protocol's folder, and the stored record of an identical run. The pipeline then runs the plan in a
-straight line (``pipeline.py``); nothing below it reads a setting, hashes a checkpoint or validates a
-configuration again.
+A ``Request`` says what to run (method, protocol, dataset, scale, seed, ``--set`` overrides); ``Options`` say where
+and how (folders, device, start over), which never changes a number. ``resolve`` parses the overrides once into the
+typed configurations (the protocol's recipe, the pretraining schedule, the method's dataclass), each validated, and
+works out the encoder to evaluate: a checkpoint, a pretraining (a ``PretrainJob``, shared by every protocol that
+needs it and found again by its hash) or a fresh initialisation. The encoder decides the rest: the data chain its
+clips come from (``ntu60-xsub`` is ``NTU60_XSub_frame50.npz`` for ST-GCN) and the protocol recipe it follows (its
+``recipe``). ``plan_run`` adds what this machine and these folders hold: the runtime (device, processes) and
+environment, each dataset's prepared file and fingerprint (read once per file), the checks that a run can finish
+(outputs writable, data usable, batches that fit), the pretraining's folder and its state (finished and verified on
+the same data, to resume, or new), the protocol's folder, and the stored record of an identical run. The pipeline
+then runs the plan in a straight line (``pipeline.py``); nothing below it reads a setting, hashes a checkpoint or
+validates a configuration again.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ import torch
 from mamp_bench.checkpoints import load_checkpoint
 from mamp_bench.config import require, to_dict
 from mamp_bench.data.npzio import check_splits
-from mamp_bench.data.specs import DataFile, DatasetSpec, default_dataset, found, get_dataset, prepared
+from mamp_bench.data.specs import DataFile, DatasetSpec, default_dataset, for_chain, found, get_dataset, prepared
 from mamp_bench.engine.distributed import Runtime, environment, init_runtime
 from mamp_bench.engine.pretrain import PretrainJob, PretrainPlan, method_configuration, pretrain_schedule
 from mamp_bench.engine.run_folder import FolderState, RunFolder
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import ensure_writable, sha256_file
 from mamp_bench.methods.checkpoints import checkpoint_method
-from mamp_bench.models.loading import load_encoder
-from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
-from mamp_bench.registry import METHODS, PROTOCOLS
+from mamp_bench.models.encoder import Encoder
+from mamp_bench.models.loading import checkpoint_encoder, load_encoder
+from mamp_bench.registry import ENCODERS, METHODS, PROTOCOLS
 from mamp_bench.results.store import ResultsStore, run_hash
 from mamp_bench.scales import check_scale
 from mamp_bench.seeding import seed_check
@@ -99,24 +99,29 @@ class Overrides:
 @dataclass(frozen=True)
 class EncoderSource:
     """The encoder a protocol evaluates, and how to load it: a checkpoint, a pretraining's checkpoint, or a
-    fresh initialisation."""
+    fresh initialisation; which registered encoder it is and its configuration."""
 
     kind: str  # "checkpoint", "pretrained" or "fresh"
     identity: dict[str, Any]  # what the run's hash covers: the checkpoint by content, not by path
+    name: str  # the registered encoder (``ENCODERS``)
+    encoder_config: Any  # its configuration
     checkpoint: Path | None = None  # the file loaded (pretrained: the one the pretraining writes or wrote)
     checkpoint_sha256: str | None = None  # a given checkpoint's, hashed once when the request is resolved
     checkpoint_method: str | None = None  # the method the checkpoint says trained it (None: it does not say)
     checkpoint_epoch: int = -1  # pretrained: the pretraining epoch evaluated (-1: the final one)
     pretraining: PretrainJob | None = None
-    encoder_config: EncoderConfig | None = None
     init_seed: int = 0
 
-    def load(self) -> SkeletonEncoder:
+    @property
+    def encoder_class(self) -> type[Encoder]:
+        return ENCODERS.get(self.name)
+
+    def load(self) -> Encoder:
         """A fresh copy of the encoder (a protocol calls it through its context)."""
         if self.checkpoint is not None:
             return load_encoder(self.checkpoint)
         torch.manual_seed(self.init_seed)
-        return SkeletonEncoder(self.encoder_config)
+        return self.encoder_class(self.encoder_config)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ class ResolvedRun:
     setting: dict[str, Any]  # the protocol's setting keys and their values
     digest: str
     folder: RunFolder
+    recipe: str  # the recipe family the protocol's configuration came from (the encoder's)
 
 
 @dataclass(frozen=True)
@@ -164,27 +170,33 @@ def resolve(request: Request, options: Options) -> ResolvedRun:
     overrides = Overrides.parse(request.overrides)
     protocol_cls = PROTOCOLS.get(request.protocol or PROTOCOLS.default())
     method_cls = METHODS.get(request.method)
-    target, source = protocol_cls.datasets(request.dataset, request.source, default_dataset(options.data_root))
-    config = protocol_cls.config(target.family, scale, overrides.protocol, source.family)
+    given = checkpoint_source(Path(request.checkpoint), request.method, overrides) if request.checkpoint else None
+    encoder_cls = given.encoder_class if given else ENCODERS.get(method_cls.encoder_name)
+    target, source = protocol_cls.datasets(request.dataset, request.source,
+                                           default_dataset(options.data_root, encoder_cls.chain))  # fmt: skip
+    target, source = for_chain(target, encoder_cls.chain), for_chain(source, encoder_cls.chain)
+    config = protocol_cls.config(target.family, scale, overrides.protocol, source.family, encoder_cls.recipe)
     setting = protocol_cls.setting(config, target, source)
     seed = request.seed if request.pretrain_seed is None else request.pretrain_seed
-    if request.checkpoint:
-        encoder = checkpoint_source(Path(request.checkpoint), request.method, overrides)
+    if given:
+        encoder = given
     elif protocol_cls.encoder != "untrained" and method_cls.pretrainable:
         epoch = protocol_cls.evaluated_epoch(config)
         job = PretrainJob.resolve(request.method, source, scale, seed, overrides.pretrain, overrides.method, epoch)
         checkpoint = job.folder(options.runs_dir) / f"checkpoint-{epoch if epoch >= 0 else job.config.epochs - 1}.pth"
         identity = {"kind": "pretrained", "pretrain_dataset": job.dataset, "pretrain_seed": job.config.seed,
                     "pretrain_hash": job.digest, "pretrain_config": job.spec(), "checkpoint_epoch": epoch}  # fmt: skip
-        encoder = EncoderSource("pretrained", identity, checkpoint, pretraining=job, checkpoint_epoch=epoch)
+        encoder = EncoderSource("pretrained", identity, method_cls.encoder_name, job.method_config.encoder,
+                                checkpoint, pretraining=job, checkpoint_epoch=epoch)  # fmt: skip
     else:
         schedule = pretrain_schedule(scale, overrides.pretrain)  # only its window is used; a setting given is checked
         method_config = method_configuration(method_cls, source.family, scale, overrides.method, schedule.window)
         identity = {"kind": "fresh", "encoder_config": to_dict(method_config.encoder), "init_seed": seed}
-        encoder = EncoderSource("fresh", identity, encoder_config=method_config.encoder, init_seed=seed)
+        encoder = EncoderSource("fresh", identity, method_cls.encoder_name, method_config.encoder, init_seed=seed)
     digest = run_hash(protocol_cls.name, request.method, target.name, scale, to_dict(config), encoder.identity)
     folder = runs_dir(options.runs_dir) / protocol_cls.name / f"{request.method}-{target.name}-{digest}-s{request.seed}"
-    return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunFolder(folder))
+    return ResolvedRun(request, protocol_cls, config, target, source, encoder, setting, digest, RunFolder(folder),
+                       encoder_cls.recipe)  # fmt: skip
 
 
 def checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> EncoderSource:
@@ -195,13 +207,15 @@ def checkpoint_source(checkpoint: Path, method: str, overrides: Overrides) -> En
         ignored = [f"pretrain.{k}" for k in overrides.pretrain] + [f"method.{k}" for k in overrides.method]
         names = ", ".join(sorted(ignored))
         raise UserError(f"--set {names}: these configure a pretraining, which --checkpoint replaces")
-    trained_by = checkpoint_method(load_checkpoint(checkpoint))
+    loaded = load_checkpoint(checkpoint)
+    trained_by = checkpoint_method(loaded)
     if trained_by is not None and trained_by != method:
         raise UserError(f"checkpoint {checkpoint} was pretrained by {trained_by!r}, not {method!r}: "
                         f"run it with --method {trained_by}")  # fmt: skip
+    encoder_cls, encoder_config = checkpoint_encoder(loaded)
     digest = sha256_file(checkpoint)
     identity = {"kind": "checkpoint", "checkpoint_sha256": digest, "checkpoint_method": trained_by}
-    return EncoderSource("checkpoint", identity, checkpoint, digest, trained_by)
+    return EncoderSource("checkpoint", identity, encoder_cls.name, encoder_config, checkpoint, digest, trained_by)
 
 
 # -- planning a run: this machine, these folders, this data --------------------------------------------
@@ -246,7 +260,8 @@ def plan_run(request: Request, options: Options) -> RunPlan:
 def plan_pretraining(request: Request, options: Options) -> tuple[PretrainPlan, Runtime]:
     """The plan of a pretraining on its own (``mamp-bench pretrain``): un-prefixed overrides configure the
     pretraining; its folder is ``options.output_dir`` or the one its hash names."""
-    spec = get_dataset(request.dataset or default_dataset(options.data_root))
+    chain = ENCODERS.get(METHODS.get(request.method).encoder_name).chain
+    spec = for_chain(get_dataset(request.dataset or default_dataset(options.data_root, chain)), chain)
     overrides = Overrides.parse(request.overrides, bare="pretrain")
     job = PretrainJob.resolve(request.method, spec, request.scale, request.seed, overrides.pretrain, overrides.method)
     runtime = init_runtime(options.device)

@@ -1,4 +1,4 @@
-"""Plugin registries for methods, protocols and datasets.
+"""Plugin registries for methods, encoders, protocols and datasets.
 
 Built-ins register themselves with a decorator next to their definition::
 
@@ -6,11 +6,12 @@ Built-ins register themselves with a decorator next to their definition::
     class MAMP(MaskedPrediction): ...
 
 A registered class gets its name as ``cls.name``; the entry registered with ``default=True`` is what
-the command line uses when no name is given. The registries are the only lists of methods,
+the command line uses when no name is given. The registries are the only lists of methods, encoders,
 protocols and datasets: the reproduction matrix, the tables and the tests iterate them.
 
 Everything reaches a registry through one door, ``importlib.metadata`` entry points in the groups
-``mamp_bench.methods``, ``mamp_bench.protocols`` and ``mamp_bench.datasets``: the suite declares its
+``mamp_bench.methods``, ``mamp_bench.encoders``, ``mamp_bench.protocols`` and ``mamp_bench.datasets``: the suite
+declares its
 own built-ins there (``pyproject.toml``) exactly as a third-party package declares its plugins, so this
 module names no module of the suite and sits in the base layer. An entry point may name a module
 (importing it runs its ``register`` decorators) or an object (registered under the entry point's name).
@@ -153,5 +154,6 @@ def _is_module(obj: Any) -> bool:
 
 
 METHODS: Registry[Any] = Registry("method", "mamp_bench.methods")
+ENCODERS: Registry[Any] = Registry("encoder", "mamp_bench.encoders")
 PROTOCOLS: Registry[Any] = Registry("protocol", "mamp_bench.protocols")
 DATASETS: Registry[Any] = Registry("dataset", "mamp_bench.datasets")

@@ -30,8 +30,10 @@ METHOD: dict[str, dict[str, Any]] = {
         "encoder.heads": 4,
         "decoder_dim": 64,
         "decoder_depth": 1,
-        "queue_size": 512,  # skeletonclr: about one epoch of the synthetic set, as 32768 is for NTU
+        "queue_size": 512,  # the MoCo methods: about one epoch of the synthetic set, as 32768 is for NTU
         "skip_empty_persons": True,  # do not spend compute on absent second persons (see the README)
+        "encoder.hidden_channels": 8,  # ST-GCN: half the family's widths, a 64-wide last block (101,420 weights)
+        "encoder.hidden_dim": 64,
     },
 }
 

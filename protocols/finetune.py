@@ -9,6 +9,14 @@ cosine to 1e-5; label smoothing 0.1; 100 epochs of batch 48.
 
 Deliberate difference: the head has as many outputs as the dataset has classes (the reference's
 PKU-I configuration declares 60 for 51 classes).
+
+The GCN family's recipe (``[paper.gcn]``; ``processor/finetune_evaluation.py``, for which no config ships: its
+parser's defaults, with the linear configs' data, batch and evaluation): the whole ST-GCN and a plain ``fc``
+(``head = "plain"``), SGD lr 0.01 momentum 0.9 with Nesterov, weight decay 1e-4 on every parameter, a constant
+lr, 80 epochs of batch 128, no augmentation, the model in eval mode while it trains (``eval_mode_training``:
+BatchNorm on its running statistics, no dropout), the test set every 5 epochs and the best evaluation reported.
+Its semi-supervised processor (only its bytecode ships) adds gradient clipping at norm 2 (``clip_grad_norm``) and
+draws round(fraction x n) clips of each class (``per_class_draws``).
 """
 
 from __future__ import annotations
@@ -20,14 +28,22 @@ from typing import Any
 import numpy as np
 import torch
 
-from mamp_bench.config import MAX_WIDTH, require
+from mamp_bench.config import MAX_WIDTH, choice_check, hashed_when_set, require, schedule_checks
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.loop import LoopSettings
-from mamp_bench.engine.optim import CosineSchedule, layer_decay_groups, make_adamw
+from mamp_bench.engine.optim import (
+    OPTIMIZERS,
+    SCHEDULES,
+    layer_decay_groups,
+    make_adamw,
+    make_schedule,
+    make_sgd,
+    weight_decay_groups,
+)
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.columns import BENCHMARKS, benchmark_columns
-from mamp_bench.evaluation.heads import Classifier, FinetuneHead, per_process_batch_norm
+from mamp_bench.evaluation.heads import Classifier, FinetuneHead, LinearClassifier, per_process_batch_norm
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext, ProtocolResult, check_fidelity
 from mamp_bench.evaluation.reference import per_process_batch
 from mamp_bench.evaluation.supervised import (
@@ -35,6 +51,7 @@ from mamp_bench.evaluation.supervised import (
     check_batch_fits,
     evaluate,
     fit,
+    keeps_scores,
     test_loader,
     training_checks,
 )
@@ -65,6 +82,21 @@ class FinetuneConfig:
     subset_seed: int = -1  # semi, fidelity=reference: NumPy seed of the reference's draws (-1: the run's seed)
     # encode absent persons once: same test features; in training they share one drop-path draw
     skip_empty_persons: bool = False
+    # the GCN family's recipe: a plain Linear head ("plain") instead of MAMP's MLP head ("mlp"); SGD with this
+    # momentum (and Nesterov) instead of AdamW; weight decay on every parameter (no layer decay); the step
+    # schedule; the test set every eval_every epochs; the model in eval mode while it trains; the gradients'
+    # norm clipped (0: not); semi: round(fraction x n) clips of each class instead of a stratified draw
+    head: str = hashed_when_set("mlp")
+    optimizer: str = hashed_when_set("adamw")
+    momentum: float = hashed_when_set(0.9)
+    nesterov: bool = hashed_when_set(False)
+    decay_all: bool = hashed_when_set(False)
+    schedule: str = hashed_when_set("cosine")
+    lr_steps: tuple[int, ...] = hashed_when_set(())
+    eval_every: int = hashed_when_set(1)
+    eval_mode_training: bool = hashed_when_set(False)
+    clip_grad_norm: float = hashed_when_set(0.0)
+    per_class_draws: bool = hashed_when_set(False)
 
     def validate(self) -> None:
         check_fidelity(self.fidelity, self.checkpoint_epoch, self.reference_processes)
@@ -78,7 +110,21 @@ class FinetuneConfig:
             (0 <= self.head_dropout < 1, f"head_dropout must be in [0, 1), got {self.head_dropout}"),
             (1 <= self.hidden_dim <= MAX_WIDTH, f"hidden_dim must be in [1, {MAX_WIDTH}], got {self.hidden_dim}"),
             (0 <= self.label_smoothing <= 1, f"label_smoothing must be in [0, 1], got {self.label_smoothing}"),
+            choice_check(self, "head", HEADS),
+            choice_check(self, "optimizer", OPTIMIZERS),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            (not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0), "nesterov needs optimizer=sgd "
+                                                                                   "with a momentum"),
+            (not self.decay_all or self.layer_decay == 1, "decay_all gives every parameter one group: layer_decay "
+                                                          "must be 1"),
+            *schedule_checks(self, SCHEDULES),
+            (1 <= self.eval_every <= self.epochs, f"eval_every must be in [1, epochs], got {self.eval_every}"),
+            (self.clip_grad_norm >= 0, f"clip_grad_norm must be >= 0 (0: off), got {self.clip_grad_norm}"),
         ], prefix="finetune: ")  # fmt: skip
+
+
+#: the fine-tuning heads: MAMP's MLP head, the GCN processors' plain Linear
+HEADS = ("mlp", "plain")
 
 
 @dataclass
@@ -91,10 +137,47 @@ class TrainSubset:
 
 
 def set_drop_path(encoder: torch.nn.Module, rate: float) -> None:
-    """Stochastic depth rising linearly from 0 to ``rate`` over the blocks."""
-    rates = torch.linspace(0, rate, len(encoder.blocks)).tolist()
-    for block, p in zip(encoder.blocks, rates, strict=True):
+    """Stochastic depth rising linearly from 0 to ``rate`` over the blocks (the transformer's); 0 leaves an
+    encoder without it as it is."""
+    blocks = getattr(encoder, "blocks", ())
+    if not all(hasattr(block, "drop_path") for block in blocks) or not blocks:
+        if rate:
+            raise UserError(f"drop_path is the transformer's stochastic depth; the {encoder.name} encoder has none: "
+                            "set drop_path=0")  # fmt: skip
+        return
+    rates = torch.linspace(0, rate, len(blocks)).tolist()
+    for block, p in zip(blocks, rates, strict=True):
         block.drop_path.p = p
+
+
+def make_head(encoder: torch.nn.Module, classes: int, config: FinetuneConfig) -> torch.nn.Module:
+    """The recipe's head on the encoder: MAMP's MLP head (on the token map of an encoder that gives one, else on
+    its pooled features), or the GCN processors' plain Linear."""
+    if config.head == "plain":
+        return LinearClassifier(encoder.dim, classes)
+    joints = encoder.config.joints if encoder.tokens else 0
+    return FinetuneHead(encoder.dim, classes, joints, config.hidden_dim, config.head_dropout)
+
+
+def optimizer_of(model: Classifier, config: FinetuneConfig, device: torch.device) -> torch.optim.Optimizer:
+    """The recipe's optimizer over the classifier: its parameter groups (one decaying group with ``decay_all``;
+    else no decay on 1-D parameters, and MAMP's layer-wise lr decay over the transformer's layers), AdamW or
+    SGD."""
+    depth = getattr(model.encoder.config, "depth", None)
+    if config.decay_all:
+        groups = [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": config.weight_decay}]
+    elif isinstance(depth, int):
+        groups = layer_decay_groups(model, depth, config.weight_decay, config.layer_decay)
+        for group in groups:
+            group.pop("names")
+    elif config.layer_decay == 1:
+        groups = weight_decay_groups(model, config.weight_decay)
+    else:
+        raise UserError(f"layer_decay is over the transformer's layers; the {model.encoder.name} encoder has none: "
+                        "set layer_decay=1")  # fmt: skip
+    if config.optimizer == "sgd":
+        return make_sgd(groups, config.lr, config.momentum, nesterov=config.nesterov)
+    return make_adamw(groups, config.lr, (config.beta1, config.beta2), device)
 
 
 @PROTOCOLS.register("finetune")
@@ -133,7 +216,7 @@ class Finetune(Protocol):
         runtime = ctx.runtime
         encoder = ctx.make_encoder()
         set_drop_path(encoder, config.drop_path)
-        window = encoder.config.frames
+        window = encoder.window
         train_set = ctx.load_split("train", train_transform(window))
         subset = self.train_subset(ctx, train_set.label_array(), config)
         if subset.indices is not None:
@@ -142,20 +225,21 @@ class Finetune(Protocol):
         test_set = ctx.load_split("test", test_transform(window))
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
-        head = FinetuneHead(encoder.dim, classes, encoder.config.joints, config.hidden_dim, config.head_dropout)
+        head = make_head(encoder, classes, config)
         if ranks is not None:  # the head's BatchNorm normalises over one reference process's batch
             per_process_batch_norm(head, per_process_batch(config, runtime))
         chunk = default_micro_batch(runtime.device)
         model = Classifier(encoder, head, chunk, config.skip_empty_persons).to(runtime.device)
-        groups = layer_decay_groups(model, encoder.config.depth, config.weight_decay, config.layer_decay)
-        for group in groups:
-            group.pop("names")
-        optimizer = make_adamw(groups, config.lr, (config.beta1, config.beta2), runtime.device)
+        optimizer = optimizer_of(model, config, runtime.device)
         loader = test_loader(test_set, config.eval_batch_size, runtime, config.workers)
         criterion = torch.nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
-        task = SupervisedTask(model, optimizer, criterion, lambda: evaluate(model, loader, classes, runtime), runtime)
-        schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, config.workers, ranks)
+        keep = keeps_scores(encoder)
+        task = SupervisedTask(model, optimizer, criterion, lambda: evaluate(model, loader, classes, runtime, keep),
+                              runtime, train_mode=model.eval if config.eval_mode_training else None,
+                              eval_every=config.eval_every, epochs=config.epochs,
+                              clip_grad_norm=config.clip_grad_norm)  # fmt: skip
+        settings = LoopSettings(config.epochs, config.batch_size, make_schedule(config), ctx.seed, config.workers,
+                                ranks)  # fmt: skip
         result = fit(task, train_set, settings, ctx)
         result.extras.update(subset.extras)
         return result

@@ -103,7 +103,7 @@ class Knn(Protocol):
     def run(self, ctx: ProtocolContext, config: KnnConfig) -> ProtocolResult:
         device = ctx.runtime.device
         encoder = ctx.make_encoder().to(device).eval()
-        transform = test_transform(encoder.config.frames)
+        transform = test_transform(encoder.window)
         train = ctx.load_split("train", transform)
         test = ctx.load_split("test", transform)
         skip = config.skip_empty_persons

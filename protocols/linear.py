@@ -1,10 +1,16 @@
-"""Linear evaluation: a frozen encoder (eval mode) and a BatchNorm + linear head trained with SGD.
+"""Linear evaluation: a frozen encoder (eval mode) and a linear head trained with SGD.
 
-As the reference's ``main_linprobe.py``: features are the final-LayerNorm output averaged over
+MAMP's recipe, as the reference's ``main_linprobe.py``: features are the final-LayerNorm output averaged over
 persons, time and joints; head BatchNorm1d(D, affine=False, eps=1e-6) + Linear with weight
 trunc-normal(0.01); SGD momentum 0.9, no weight decay, cosine schedule to 0 without warmup;
 cross-entropy; the training clips get the pretraining augmentation; the test accuracy is computed
 after every epoch and both the final and the best are reported.
+
+The GCN family's (``[paper.gcn]``, ``processor/linear_evaluation.py``): the pooled ST-GCN features of the input
+stream, a plain ``fc`` Linear(256, classes) drawn by ``weights_init`` (``head = "plain"``), SGD lr 3.0 momentum
+0.9 without weight decay, x0.1 from epoch 81 (``schedule = "step"``, ``lr_steps = [80]``), 100 epochs of batch
+128, no augmentation, the model in eval mode, the test set evaluated every 5 epochs (``eval_every``) and the
+best evaluation reported; its class scores are kept for the 3-stream ensemble.
 
 Made faster without changing what is measured: the encoder runs under ``no_grad`` (no autograd
 graph) and its test features, which a frozen encoder in eval mode gives identically every epoch,
@@ -19,18 +25,18 @@ from pathlib import Path
 
 import torch
 
-from mamp_bench.config import require
+from mamp_bench.config import choice_check, hashed_when_set, require, schedule_checks
 from mamp_bench.data.transforms import test_transform, train_transform
 from mamp_bench.engine.features import default_micro_batch, encode_dataset
 from mamp_bench.engine.loop import LoopSettings
-from mamp_bench.engine.optim import CosineSchedule
+from mamp_bench.engine.optim import SCHEDULES, make_schedule
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.columns import BENCHMARKS, benchmark_columns
-from mamp_bench.evaluation.heads import Classifier, LinearHead, per_process_batch_norm
+from mamp_bench.evaluation.heads import Classifier, LinearClassifier, LinearHead, per_process_batch_norm
 from mamp_bench.evaluation.metrics import Tally
 from mamp_bench.evaluation.protocol import MatrixEntry, Protocol, ProtocolContext, ProtocolResult, check_fidelity
 from mamp_bench.evaluation.reference import reference_layout
-from mamp_bench.evaluation.supervised import SupervisedTask, check_batch_fits, fit, training_checks
+from mamp_bench.evaluation.supervised import SupervisedTask, check_batch_fits, fit, keeps_scores, training_checks
 from mamp_bench.registry import PROTOCOLS
 
 
@@ -51,6 +57,12 @@ class LinearConfig:
     checkpoint_epoch: int = -1  # the pretraining epoch evaluated under fidelity=reference (-1: the final one)
     reference_processes: int = 2  # the reference's processes: its batch_size is per process, times this
     skip_empty_persons: bool = False  # encode absent persons once (same features; see encode_in_chunks)
+    # the GCN family's recipe: a plain Linear head ("plain") instead of BatchNorm + Linear ("batchnorm"), the step
+    # schedule (lr x 0.1 at each of lr_steps), the test set evaluated every eval_every epochs (and after the last)
+    head: str = hashed_when_set("batchnorm")
+    schedule: str = hashed_when_set("cosine")
+    lr_steps: tuple[int, ...] = hashed_when_set(())
+    eval_every: int = hashed_when_set(1)
 
     def validate(self) -> None:
         check_fidelity(self.fidelity, self.checkpoint_epoch, self.reference_processes)
@@ -61,7 +73,14 @@ class LinearConfig:
         require(self, [
             *training_checks(self),
             (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            choice_check(self, "head", HEADS),
+            *schedule_checks(self, SCHEDULES),
+            (1 <= self.eval_every <= self.epochs, f"eval_every must be in [1, epochs], got {self.eval_every}"),
         ], prefix="linear: ")  # fmt: skip
+
+
+#: the linear heads: MAMP's BatchNorm1d(affine=False) + Linear, the GCN processors' plain Linear
+HEADS = {"batchnorm": LinearHead, "plain": LinearClassifier}
 
 
 class _Features(torch.utils.data.Dataset):
@@ -106,12 +125,12 @@ class LinearProbe(Protocol):
     def run(self, ctx: ProtocolContext, config: LinearConfig) -> ProtocolResult:
         runtime = ctx.runtime
         encoder = ctx.make_encoder().to(runtime.device).eval()
-        window = encoder.config.frames
+        window = encoder.window
         train_set = ctx.load_split("train", train_transform(window) if config.augment else test_transform(window))
         test_set = ctx.load_split("test", test_transform(window))
         classes = ctx.dataset.num_classes
         torch.manual_seed(ctx.seed)
-        head = LinearHead(encoder.dim, classes).to(runtime.device)
+        head = HEADS[config.head](encoder.dim, classes).to(runtime.device)
         ghost, ranks = (0, None)
         if config.fidelity == "reference":  # the head's BatchNorm normalises over one reference process's batch
             ghost, ranks = reference_layout(config, len(train_set), runtime)
@@ -136,27 +155,29 @@ class LinearProbe(Protocol):
             encoder.eval()  # the backbone stays in eval mode, only the head's BatchNorm trains
             head.train()
 
+        keep = keeps_scores(encoder)
         task = SupervisedTask(
             model,
             optimizer,
             torch.nn.functional.cross_entropy,
-            lambda: evaluate_features(head, test_features, test_labels, classes, runtime),
+            lambda: evaluate_features(head, test_features, test_labels, classes, runtime, keep),
             runtime,
             train_mode=train_mode,
+            eval_every=config.eval_every,
+            epochs=config.epochs,
         )
         workers = 0 if config.cache_train_features else config.workers
-        schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-        settings = LoopSettings(config.epochs, config.batch_size, schedule, ctx.seed, workers, ranks)
+        settings = LoopSettings(config.epochs, config.batch_size, make_schedule(config), ctx.seed, workers, ranks)
         return fit(task, train_data, settings, ctx)
 
 
 @torch.inference_mode()
 def evaluate_features(
-    head: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, classes: int, runtime
+    head: torch.nn.Module, features: torch.Tensor, labels: torch.Tensor, classes: int, runtime, keep_scores=False
 ) -> Tally:
     """Logits of a head on pre-computed features, tallied (and summed over processes)."""
     head.eval()
-    tally = Tally.empty(classes)
+    tally = Tally.empty(classes, keep_scores)
     for start in range(0, len(features), 4096):
         logits = head(features[start : start + 4096].to(runtime.device))
         y = labels[start : start + 4096]

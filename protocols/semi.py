@@ -1,5 +1,6 @@
 """``semi``: the fine-tune recipe on a labelled fraction (1 % or 10 %) of the training set: one
-class-stratified subset per seed (``fidelity=clean``), or the scripts' per-process draws (``reference``)."""
+class-stratified subset per seed (``fidelity=clean``), or the scripts' per-process draws (``reference``), or the
+GCN family's per-class draws (``per_class_draws``, its reference recipe)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.columns import TableColumn
 from mamp_bench.evaluation.protocol import MatrixEntry, ProtocolContext
-from mamp_bench.evaluation.subset import labelled_subset, reference_draws
+from mamp_bench.evaluation.subset import labelled_subset, per_class_draws, reference_draws
 from mamp_bench.fileio import write_json
 from mamp_bench.protocols.finetune import Finetune, FinetuneConfig, TrainSubset
 from mamp_bench.registry import PROTOCOLS
@@ -43,7 +44,12 @@ class SemiSupervised(Finetune):
         (NumPy seeded with seed + rank, then np.random.shuffle), each process training on its own."""
         ranks, draws = None, None
         try:
-            if config.fidelity == "reference":
+            if config.per_class_draws:
+                seed = ctx.seed if config.subset_seed < 0 else config.subset_seed
+                subset = per_class_draws(labels, config.fraction, seed)
+                if config.fidelity == "reference":
+                    ranks = [np.arange(len(subset))] * config.reference_processes
+            elif config.fidelity == "reference":
                 seed = ctx.seed if config.subset_seed < 0 else config.subset_seed
                 draws = reference_draws(len(labels), config.fraction, seed, config.reference_processes)
                 subset, size = np.concatenate(draws), len(draws[0])

@@ -152,6 +152,7 @@ def expected_zoo(results: Path, sha256: str, quick_start_record: dict) -> str:
     the quick start's checkpoint has ``sha256``: the official checkpoints, then the export with every committed
     record that evaluated that checkpoint and the quick start's own record (which replaces the committed record
     of the same job; the two give the same predictions on the machine and software that wrote them)."""
+    from mamp_bench.registry import METHODS
     from mamp_bench.results.store import ResultsStore
     from mamp_bench.results.zoo import (
         ZooEntry,
@@ -169,7 +170,7 @@ def expected_zoo(results: Path, sha256: str, quick_start_record: dict) -> str:
     pretrain = quick_start_record["encoder"]["pretrain_config"]
     method, dataset, epochs = pretrain["method"], pretrain["dataset"], pretrain["pretrain"]["epochs"]
     name = export_name(method, epochs, dataset, sha256)
-    export = ZooEntry("export", name, method, dataset, epochs, sha256, "", found)
+    export = ZooEntry("export", name, method, dataset, epochs, sha256, "", found, METHODS.get(method).encoder_name)
     return render_zoo([*official_entries(), export])
 
 

@@ -24,15 +24,29 @@ DOC = REPO / "docs" / "architecture.md"
 FILE_BLOCK = re.compile(r"<!-- file: (?P<path>\S+) -->\n```\w+\n(?P<body>.*?)```", re.S)
 
 
+def doc_packages(doc: Path) -> list[dict[str, str]]:
+    """The example packages of a document's worked examples: its files (``<!-- file: X -->`` before a code
+    block) in order, each package closed by its ``pyproject.toml``."""
+    packages: list[dict[str, str]] = [{}]
+    for match in FILE_BLOCK.finditer(doc.read_text()):
+        packages[-1][match["path"]] = match["body"]
+        if match["path"] == "pyproject.toml":
+            packages.append({})
+    return [package for package in packages if package]
+
+
 def doc_files(doc: Path) -> dict[str, str]:
-    """The files a document's worked examples consist of (``<!-- file: X -->`` before a code block)."""
-    return {m["path"]: m["body"] for m in FILE_BLOCK.finditer(doc.read_text())}
+    """Every Python file of a document's worked examples."""
+    return {path: body for package in doc_packages(doc) for path, body in package.items() if path.endswith(".py")}
 
 
-def install_plugin(doc: Path, root: Path) -> dict[str, str]:
-    """Write the example package into ``root`` with a dist-info made from its pyproject's entry points
-    (what ``pip install`` would do); the environment that finds it."""
-    files = doc_files(doc)
+def install_plugin(doc: Path, root: Path, name: str | None = None) -> dict[str, str]:
+    """Write an example package (the one whose project is ``name``; the first by default) into ``root`` with a
+    dist-info made from its pyproject's entry points (what ``pip install`` would do); the environment that finds
+    it."""
+    packages = doc_packages(doc)
+    files = next(p for p in packages if name is None or tomllib.loads(p["pyproject.toml"])["project"]["name"] == name)
+    files = dict(files)
     project = tomllib.loads(files.pop("pyproject.toml"))["project"]
     for path, body in files.items():
         (root / path).parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +93,17 @@ def test_a_new_method_and_protocol_slot_in_through_the_registries_alone(tmp_path
 
 
 NAMES = {
-    "method": ["mamp", "mae", "mamp-random", "mae-motion-aware", "latent", "skeletonclr", "random-init"],
+    "method": [
+        "mamp",
+        "mae",
+        "mamp-random",
+        "mae-motion-aware",
+        "latent",
+        "skeletonclr",
+        "aimclr",
+        "moco-transformer",
+        "random-init",
+    ],
     "protocol": ["linear", "knn", "finetune", "semi", "transfer", "scratch"],
 }
 CORE = ["mamp_bench/" + p for p in ("pipeline.py", "api.py", "engine", "evaluation", "results", "reproduce", "cli",

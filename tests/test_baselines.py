@@ -23,7 +23,7 @@ DECODER = {"decoder_dim": 32, "decoder_depth": 1}
 
 def small(name, **extra):
     kwargs = dict(SMALL)
-    if name != "skeletonclr":
+    if name != "moco-transformer":
         kwargs.update(DECODER)
     else:
         kwargs["queue_size"] = 16
@@ -32,10 +32,14 @@ def small(name, **extra):
 
 
 def test_the_registry_holds_every_method():
-    assert {"mamp", "mae", "mae-motion-aware", "mamp-random", "latent", "skeletonclr", "random-init"} <= set(
-        METHODS.names()
-    )
+    assert {"mamp", "mae", "mae-motion-aware", "mamp-random", "latent", "moco-transformer", "random-init",
+            "skeletonclr", "aimclr"} <= set(METHODS.names())  # fmt: skip
     assert METHODS.get("random-init").pretrainable is False
+    # SkeletonCLR and AimCLR as published, on ST-GCN; the MoCo control on MAMP's transformer says what it is
+    assert {name: METHODS.get(name).encoder_name for name in ("skeletonclr", "aimclr", "moco-transformer")} == {
+        "skeletonclr": "stgcn", "aimclr": "stgcn", "moco-transformer": "transformer"}  # fmt: skip
+    assert "SkeletonCLR's objective" in METHODS.get("moco-transformer").description
+    assert METHODS.get("moco-transformer").reported_as is None  # SkeletonCLR's published numbers are not its own
 
 
 def test_two_by_two_ablation_is_target_times_masking():
@@ -65,7 +69,7 @@ def test_mae_target_is_the_normalised_coordinate_patch():
     assert torch.allclose(series.std(1), torch.ones(1, 25, 3), atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["mamp", "mae", "mae-motion-aware", "mamp-random", "latent", "skeletonclr"])
+@pytest.mark.parametrize("name", ["mamp", "mae", "mae-motion-aware", "mamp-random", "latent", "moco-transformer"])
 def test_loss_decreases_on_a_fixed_batch(name):
     torch.manual_seed(0)
     method = small(name)
@@ -77,7 +81,7 @@ def test_loss_decreases_on_a_fixed_batch(name):
         losses.append(pretrain_step(method, method, optimizer, x, seeds, 0))
         method.after_step(step / 25)
     assert all(torch.isfinite(torch.tensor(losses)))
-    assert min(losses[-5:]) < losses[0] if name != "skeletonclr" else min(losses[-5:]) < max(losses[5:10])
+    assert min(losses[-5:]) < losses[0] if name != "moco-transformer" else min(losses[-5:]) < max(losses[5:10])
 
 
 def test_latent_target_encoder_is_an_ema_and_the_centre_moves():
@@ -98,7 +102,7 @@ def test_latent_target_encoder_is_an_ema_and_the_centre_moves():
     )
 
 
-def test_skeletonclr_views_queue_and_parameters():
+def test_moco_transformer_views_queue_and_parameters():
     from mamp_bench.baselines.contrastive import augment
 
     x = torch.randn(3, 3, 120, 25, 2)
@@ -107,13 +111,13 @@ def test_skeletonclr_views_queue_and_parameters():
     assert torch.equal(a, b) and not torch.equal(a, augment(x, seeds, 1, 0.5, 6))
     still = torch.ones(1, 3, 120, 25, 2)
     assert torch.allclose(augment(still, torch.tensor([5]), 0, 0.0, 6), still)  # no shear, crop of a constant
-    method = small("skeletonclr")
+    method = small("moco-transformer")
     optimizer = torch.optim.SGD([p for p in method.parameters() if p.requires_grad], lr=0.01)
     pretrain_step(method, method, optimizer, x, seeds, 0)
     method.after_step(0.1)
     assert int(method.queue_ptr) == 3
     assert torch.allclose(method.queue.norm(dim=0), torch.ones(16))
-    paper = mamp_bench.build_method("skeletonclr")
+    paper = mamp_bench.build_method("moco-transformer")
     trainable = sum(p.numel() for p in paper.parameters() if p.requires_grad)
     assert trainable == 6_336_000 + (256 * 256 + 256) + (256 * 128 + 128)  # encoder + projection MLP
 

@@ -150,7 +150,7 @@ def test_truncated_empty_and_foreign_files(tmp_path, small_method):
     with pytest.raises(UserError, match="empty"):
         load_checkpoint(tmp_path / "empty.pth")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pth")
-    with pytest.raises(UserError, match="not a mamp-bench or official MAMP checkpoint"):
+    with pytest.raises(UserError, match="not a mamp-bench checkpoint, an official MAMP or AimCLR/SkeletonCLR"):
         mamp_bench.load_encoder(tmp_path / "other.pth")
     with pytest.raises(UserError, match="does not exist"):
         load_checkpoint(tmp_path / "nope.pth")

@@ -281,8 +281,9 @@ def test_names_from_records_are_text_in_every_format():
     assert len(cells) == 1  # every line has the same number of cells
     assert "\\[^1\\] \\<img" in markdown and "<img" not in markdown.replace("\\<img", "")
     frame = pd.read_csv(io.StringIO(render(tables, "csv")))
-    rows = list(frame["row"])
-    assert '\'=HYPERLINK("http://x","y")' in rows and "'+cmd" in rows and not any("\n" in r for r in rows)
+    rows = list(frame["row"])  # each with its backbone (records that name no encoder: the transformer's)
+    assert '\'=HYPERLINK("http://x","y") (Transformer)' in rows and "'+cmd (Transformer)" in rows
+    assert not any("\n" in r for r in rows)
     latex = render(tables, "latex")
     assert "a|b" in latex and "x | injected" in latex and "\n| injected" not in latex
 

@@ -21,8 +21,9 @@ from mamp_bench.data.gcn.augment import ViewDraws, extreme_view, normal_view
 from mamp_bench.data.gcn.chain import first_two_bodies, frame50, pad_frames, valid_length
 from mamp_bench.data.gcn.prepare import prepare_gcn
 from mamp_bench.data.ntu.reader import read_ntu_skeleton
+from mamp_bench.errors import UserError
 from mamp_bench.models.graph import spatial_adjacency
-from mamp_bench.models.stgcn import STGCN, backbone_parameters
+from mamp_bench.models.stgcn import STGCN, STGCNConfig, backbone_parameters
 from tests.reference.gcn import cases
 
 EXPECTED = np.load(cases.EXPECTED)
@@ -80,7 +81,7 @@ def test_official_checkpoint_gives_the_references_features(tmp_path):
 def test_official_checkpoint_of_another_graph_is_refused(tmp_path):
     state = _official_checkpoint(tmp_path)
     state["encoder_q.A"] = torch.ones_like(state["encoder_q.A"])
-    with pytest.raises(ValueError, match="spatial partition"):
+    with pytest.raises(UserError, match="spatial partition"):
         SkeletonCLR(GCNContrastiveConfig(queue_size=cases.QUEUE)).load_official(state)
 
 
@@ -264,7 +265,7 @@ STREAMS = ["joint", *(pytest.param(s, marks=pytest.mark.slow) for s in ("motion"
 def test_aimclr_loss_equals_the_reference(tmp_path, one_torch_thread, stream, epoch):
     """The processor's loss and gradients on the same inputs, draws and weights, before mining (epoch 1) and
     after it starts (epoch 151 of 300: mining_start 0.5)."""
-    method = AimCLR(AimCLRConfig(queue_size=cases.QUEUE, stream=stream))
+    method = AimCLR(AimCLRConfig(STGCNConfig(stream=stream), queue_size=cases.QUEUE))
     method.load_official(_official_checkpoint(tmp_path))
     method.set_progress((epoch - 1) / 300)
     assert method.mining is (epoch > 150)
@@ -275,7 +276,7 @@ def test_aimclr_loss_equals_the_reference(tmp_path, one_torch_thread, stream, ep
 
 @pytest.mark.parametrize("stream", STREAMS)
 def test_skeletonclr_loss_equals_the_reference(tmp_path, one_torch_thread, stream):
-    method = SkeletonCLR(GCNContrastiveConfig(queue_size=cases.QUEUE, stream=stream))
+    method = SkeletonCLR(GCNContrastiveConfig(STGCNConfig(stream=stream), queue_size=cases.QUEUE))
     method.load_official(_official_checkpoint(tmp_path, "skeletonclr_layout"))
     draws = _replay(FACTS["skeletonclr_draws"], (3, 50, 25, 2), extreme_views=0)
     run = FACTS["skeletonclr_runs"][stream]

@@ -40,6 +40,10 @@ def test_quick_run_measures_every_available_configuration_and_costs_the_plan(ntu
     assert 0 < result["encoder_gflop_per_clip"] < 1  # the quick encoder's forward on two persons
     default = result["projections"]["ntu60 default"]
     assert default["hours_400_epochs"] == pytest.approx(400 * 313 * 128 / default["clips_per_s"] / 3600)
+    (gcn,) = result["gcn_steps"]  # the ST-GCN step (the smoke-sized AimCLR under --quick), fp32 on a CPU
+    assert gcn["preset"] == "gcn-smoke" and gcn["clips_per_s"] > 0 and gcn["utilisation"] > 0
+    assert gcn["hours_300_epochs"] == pytest.approx(300 * 313 * 128 / gcn["clips_per_s"] / 3600)
+    assert "gcn-smoke pretraining step (fp32" in printed
     plan = result["plan"]["default"]
     assert plan["pretrainings"] >= 2 and plan["protocol_jobs"] > plan["pretrainings"]
     assert plan["total_hours"] == pytest.approx(plan["pretrain_hours"] + plan["protocol_hours"])
@@ -47,10 +51,12 @@ def test_quick_run_measures_every_available_configuration_and_costs_the_plan(ntu
 
 
 def test_plan_cost_is_the_stated_formula():
-    jobs = gpu.PlanJobs([(400, 40091, 128, 3), (400, 63026, 128, 5)], [])
-    cost = jobs.cost({3: 100.0, 5: 50.0}, {"encode": 1.0, "train": 1.0})
-    assert cost["pretrain_hours"] == pytest.approx((400 * 313 * 128 / 100 + 400 * 492 * 128 / 50) / 3600)
-    assert cost["protocol_hours"] == 0 and cost["pretrainings"] == 2
+    jobs = gpu.PlanJobs([(400, 40091, 128, 3), (400, 63026, 128, 5), (300, 40091, 128, "aimclr")], [])
+    cost = jobs.cost({3: 100.0, 5: 50.0, "aimclr": 20.0}, {"encode": 1.0, "train": 1.0})
+    assert cost["pretrain_hours"] == pytest.approx(
+        (400 * 313 * 128 / 100 + 400 * 492 * 128 / 50 + 300 * 313 * 128 / 20) / 3600
+    )  # a GCN method's pretraining at its own rate, the masked ones at their nearest decoder depth
+    assert cost["protocol_hours"] == 0 and cost["pretrainings"] == 3
 
 
 def test_a_failing_compile_is_reported_not_raised():

@@ -68,7 +68,7 @@ def test_paired_differences_sit_under_the_table_in_every_format(fmt, tmp_path, c
     if fmt == "csv":
         frame = pd.read_csv(io.StringIO(out))
         (paired,) = frame[frame["kind"] == "paired difference vs mamp"].itertuples()
-        assert (paired.row, paired.column, paired.n) == ("mae", "NTU-60 xsub", 3)
+        assert (paired.row, paired.column, paired.n) == ("mae (Transformer)", "NTU-60 xsub", 3)
         assert paired.mean == pytest.approx(-6.0, abs=0.01)
         return
     assert "Paired differences against" in out and "mamp" in out

@@ -138,7 +138,10 @@ def test_the_paper_dry_run_for_slurm_says_what_each_job_asks_for(tmp_path, capsy
     assert rows["knn mamp ntu60-xsub s0"] == ["3.2 min", "0.1", "1", "1", "0:15:00"]
     assert rows["finetune mamp ntu120-xsub s0"][-1] == "24:00:00 x2"  # past the cap: two pieces, by requeue
     assert "executor slurm" in out and "partition gpu" in out and "afterok" in out
-    assert "94 jobs, 0 done, 94 to run; 603.6 GPU-hours on RTX 4090 (published, not measured here" in out
+    assert "184 jobs, 0 done, 184 to run; 697.1 GPU-hours on RTX 4090 (published, not measured here" in out
+    # the GCN family: each stream pretrained on one GPU (as its reference), no PKU-MMD II (its chain has none)
+    assert rows["pretrain aimclr ntu60-xsub-frame50 s0 (method.encoder.stream=motion)"][2:4] == ["1", "1"]
+    assert not [job for job in rows if "clr" in job and "pku2" in job]
     assert "warning: 4 job(s) outlast the 24.0 h time limit" in out and "none is prepared" in out
     assert "on cpu" not in out.lower() and "CPU-h" not in out
     assert not (tmp_path / "runs").exists()
@@ -147,7 +150,7 @@ def test_the_paper_dry_run_for_slurm_says_what_each_job_asks_for(tmp_path, capsy
     inprocess = capsys.readouterr().out
     assert "executor inprocess" in inprocess and "time limit" not in inprocess
     assert plan_rows(inprocess)["pretrain mamp ntu60-xsub s0"] == ["20.4 h", "20.4"]  # one GPU, one job at a time
-    assert "603.6 GPU-hours on RTX 4090" in inprocess and "no GPU is visible here" in inprocess
+    assert "697.1 GPU-hours on RTX 4090" in inprocess and "no GPU is visible here" in inprocess
 
 
 def test_detach_needs_slurm(tmp_path, capsys):

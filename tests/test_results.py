@@ -13,7 +13,7 @@ from mamp_bench.cli import main
 from mamp_bench.results.frame import load_results
 from mamp_bench.results.render import render
 from mamp_bench.results.reported import reported
-from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.store import ResultsStore, scores_npy
 from mamp_bench.results.tables import build_table, build_tables, compare
 from tests.store_helpers import write_record
 
@@ -165,4 +165,55 @@ def test_rows_are_method_and_overrides_not_per_dataset_presets(tmp_path):
             write_record(store, base)
     table = build_table("linear", load_results(tmp_path), include_reported=False, kind="synthetic")
     rows = {row.label: [cell.mean for cell in row.cells[:2]] for row in table.rows}
-    assert rows == {"mamp": [80.0, 80.0], "mamp (mask_ratio=0.8)": [70.0, 70.0]}
+    assert rows == {"mamp (Transformer)": [80.0, 80.0], "mamp (Transformer; mask_ratio=0.8)": [70.0, 70.0]}
+
+
+def test_records_written_before_encoders_were_registered_are_the_transformers(tmp_path):
+    """Before the encoder registry every method ran on the transformer, and the suite's MoCo control was called
+    ``skeletonclr``: such a record (no encoder name) is shown as a Transformer row, never as the ST-GCN SkeletonCLR;
+    a record that names its encoder keeps it."""
+    store = ResultsStore(tmp_path)
+    old = record("skeletonclr", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 27.0, 26.0, scale="smoke")
+    new = {**record("aimclr", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, 30.0, 29.0, scale="smoke"),
+           "encoder": {"kind": "fresh", "name": "stgcn"}, "recipe": "gcn"}  # fmt: skip
+    write_record(store, old)
+    write_record(store, new)
+    frame = load_results(tmp_path)
+    assert dict(zip(frame["method"], zip(frame["encoder"], frame["recipe"], strict=True), strict=True)) == {
+        "skeletonclr": ("transformer", "transformer"), "aimclr": ("stgcn", "gcn")}  # fmt: skip
+    labels = {row.label for row in build_table("linear", frame, include_reported=False, kind="synthetic").rows}
+    assert labels == {"skeletonclr (Transformer)", "aimclr (ST-GCN)"}
+
+
+def test_the_three_stream_ensemble_row_is_the_argmax_of_the_weighted_scores(tmp_path):
+    """AimCLR's ensemble: a clip's prediction is the argmax of 0.6 x joint + 0.6 x bone + 0.4 x motion class
+    scores (each stream's best evaluation); the row's top-1 is the share of clips that gets right, computed here
+    from the stored predictions independently of the table code."""
+    import numpy as np
+
+    from mamp_bench.evaluation.metrics import Predictions
+    from tests.store_helpers import complete
+
+    store, kept = ResultsStore(tmp_path), {}
+    for index, (stream, accuracy) in enumerate((("joint", 60.0), ("motion", 40.0), ("bone", 50.0))):
+        overrides = {} if stream == "joint" else {"method.encoder.stream": stream}
+        base = record("aimclr", "linear", "synthetic-ntu60", "ntu60", "xsub", 0, accuracy, accuracy - 5, scale="smoke")
+        base.update(overrides=overrides, encoder={"kind": "fresh", "name": "stgcn", "init_seed": 0,
+                                                  "encoder_config": {"stream": stream}})  # fmt: skip
+        full, predictions, log = complete(base)
+        loaded = Predictions.from_bytes(predictions)
+        accuracies = [loaded.accuracy(row) for row in loaded.top1_by_epoch]
+        best = loaded.top1_by_epoch[int(np.argmax(accuracies))]
+        # class scores whose argmax is the best evaluation's prediction, the other classes scored at random below it
+        scores = np.random.default_rng(index).uniform(0, 0.9, (len(best), loaded.classes)).astype(np.float32)
+        scores[np.arange(len(best)), best] = 1.0
+        kept[stream] = scores
+        store.write(full, predictions, log, scores_npy(scores))
+    weighted = sum(w * kept[s].astype(np.float64) for s, w in {"joint": 0.6, "motion": 0.4, "bone": 0.6}.items())
+    expected = 100.0 * float((weighted.argmax(axis=1) == loaded.labels).mean())
+    table = build_table("linear", load_results(tmp_path), include_reported=False, kind="synthetic")
+    rows = {row.label: row.cells[0].mean for row in table.rows}
+    (ensemble,) = [label for label in rows if "0.6 joint + 0.6 bone + 0.4 motion" in label]
+    assert ensemble == "3s-aimclr (ST-GCN; 0.6 joint + 0.6 bone + 0.4 motion)"
+    assert rows[ensemble] == pytest.approx(expected)
+    assert all(mean != pytest.approx(expected) for label, mean in rows.items() if label != ensemble)  # no member's

@@ -115,9 +115,10 @@ def test_fractions_sources_and_mask_ratios_never_merge(tmp_path):
     transfer = build_table("transfer", frame).rows[0].cells
     assert [c.mean for c in transfer[:2]] == pytest.approx([60.5, 70.5], abs=0.01)
     linear = {r.label: r.cells[0].mean for r in build_table("linear", frame).rows if r.kind == "measured"}
-    assert linear == {"mamp": pytest.approx(80.5, abs=0.01)}  # the mask ratio differs from the recipe: custom
+    assert linear == {"mamp (Transformer)": pytest.approx(80.5, abs=0.01)}  # the mask ratio differs: custom
     custom = {r.label: r.cells[0].mean for r in build_table("linear", frame, kind="custom").rows}
-    assert custom == {"mamp (method.mask_ratio=0.8; 40,091 train / 16,487 test clips)": pytest.approx(30.5, abs=0.01)}
+    assert custom == {"mamp (Transformer; method.mask_ratio=0.8; 40,091 train / 16,487 test clips)":
+                      pytest.approx(30.5, abs=0.01)}  # fmt: skip
     ablation = ablation_markdown(frame.assign(synthetic=True), "paper")
     assert re.search(r"\| motion target, motion-aware masking \(MAMP\) +\| 80.5 ± 0.7 \(2\)", ablation)
     assert re.search(r"\| mamp, mask_ratio 0.8 \(default 0.9\) +\| 30.5 ± 0.7 \(2\)", ablation)

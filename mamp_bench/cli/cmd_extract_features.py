@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_writable(out.parent, "output folder")  # before the encoding, not after
     device = resolve_device(args.device)
     encoder = load_encoder(args.checkpoint).to(device)
-    dataset = SkeletonDataset(args.data, args.split, test_transform(encoder.config.frames))
+    dataset = SkeletonDataset(args.data, args.split, test_transform(encoder.window))
     features, labels = encode_dataset(encoder, dataset, args.batch_size, device, args.workers)
     with atomic_write(out) as handle:
         np.save(handle, features.numpy())

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError("--workers must be at least 1")
     refuse_overwriting_inputs(
-        {f"the output {name}": Path(args.out) / name for name in _outputs(args.dataset)},
+        {f"the output {name}": Path(args.out) / name for name in _outputs(args.dataset, args.chain)},
         {"--missing-list": args.missing_list, "--pyskl": args.pyskl, "--raw": args.raw},
     )
     ensure_writable(args.out, "output folder")  # before reading any file, not after
@@ -103,9 +103,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _outputs(family: str) -> list[str]:
-    """The files ``prepare`` writes for a family: its real splits' ``.npz`` files and its manifest."""
+def _outputs(family: str, chain: str) -> list[str]:
+    """The files ``prepare`` writes for a family with a data chain: its real splits' ``.npz`` files and its
+    manifest."""
     from mamp_bench.data.specs import DATASETS
 
-    specs = [spec for _, spec in DATASETS.items() if spec.family == family and not spec.synthetic]
+    specs = [spec for _, spec in DATASETS.items()
+             if spec.family == family and not spec.synthetic and spec.chain == chain]  # fmt: skip
     return sorted({spec.filename for spec in specs} | {spec.manifest_name for spec in specs})

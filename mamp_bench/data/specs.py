@@ -1,9 +1,14 @@
-"""The registered datasets: the real benchmarks and their synthetic stand-ins.
+"""The registered datasets: the real benchmarks and their synthetic stand-ins, as each data chain prepares them.
 
 A dataset name resolves to one prepared ``.npz`` file. Real data is looked up under the data
 root (``--data-root`` / ``MAMP_BENCH_DATA``), either flat or in the reference's layout
 (``ntu/``, ``ntu120/``, ``pku_v1/``, ``pku_v2/``). Synthetic sets live in the cache; a command that
 needs one generates it there (``prepared_file``), finding a path never does.
+
+Each benchmark comes in SGN's chain (``ntu60-xsub``: ``NTU60_XSub.npz``, 300 frames, MAMP's data) and, where the
+GCN family prepares it (NTU-60, NTU-120, PKU-MMD I), in the GCN family's (``ntu60-xsub-frame50``:
+``NTU60_XSub_frame50.npz``, 50 frames); synthetic stand-ins likewise (``synthetic-ntu60-frame50``). A run reads the
+chain of its encoder (``for_chain``): ``--dataset ntu60-xsub`` with an ST-GCN method reads the 50-frame file.
 """
 
 from __future__ import annotations
@@ -35,13 +40,25 @@ class DatasetSpec:
     #: exactly), and the raw files (videos) a complete raw tree holds (None: not known)
     official_clips: tuple[int, int] | None = None
     official_files: int | None = None
+    #: the preparation its file comes from (``models/encoder.py`` ``CHAINS``), and for another chain's file the
+    #: SGN-chain dataset of the same benchmark
+    chain: str = "sgn"
+    variant_of: str = ""
 
     @property
     def manifest_name(self) -> str:
-        """The manifest ``prepare`` writes beside the file (``NTU60_XSub.npz`` -> ``NTU60_manifest.json``)."""
+        """The manifest ``prepare`` writes beside the file (``NTU60_XSub.npz`` -> ``NTU60_manifest.json``,
+        ``NTU60_XSub_frame50.npz`` -> ``NTU60_frame50_manifest.json``)."""
         from mamp_bench.data.provenance import manifest_file
 
-        return manifest_file(self.filename.split("_")[0])
+        prefix = self.filename.split("_")[0]
+        return manifest_file(prefix if self.chain == "sgn" else f"{prefix}_{GCN_SUFFIX}")
+
+    @property
+    def benchmark(self) -> str:
+        """The real benchmark its numbers measure (``ntu60-xsub`` for ``synthetic-ntu60-frame50`` too)."""
+        real = get_dataset(self.counterpart) if self.synthetic else self
+        return real.variant_of or real.name
 
     def path(self, data_root: str | Path | None = None) -> Path:
         """Where the prepared ``.npz`` is: a synthetic set's place in the cache (generated or not), or the real
@@ -57,9 +74,10 @@ class DatasetSpec:
         for candidate in (root / self.filename, root / self.subdir / self.filename):
             if candidate.is_file():
                 return candidate
+        chain = "" if self.chain == "sgn" else f" --chain {self.chain}"
         raise UserError(
             f"{self.filename} not found in {root} or {root / self.subdir}; "
-            f"prepare it with `mamp-bench prepare {self.family} --raw RAW --out {root / self.subdir}`"
+            f"prepare it with `mamp-bench prepare {self.family}{chain} --raw RAW --out {root / self.subdir}`"
         )
 
 
@@ -94,6 +112,9 @@ _EXACT_CLIPS = ("ntu60", "ntu120")
 #: PKU-MMD videos (Phase I 1,076; Phase II 1,009 of the 26 x 13 x 3 names), shared/reference/datasets.md
 _RAW_FILES = {"ntu60": 56880, "ntu120": 114480, "pku1": 1076, "pku2": 1009}
 _SYNTHETIC_CLIPS = {"ntu60": (620, 580), "ntu120": (610, 590), "pku1": (580, 280), "pku2": (520, 260)}
+#: the GCN family's chain: its datasets' name and file suffix, and the families it prepares
+GCN_SUFFIX = "frame50"
+_GCN_FAMILIES = ("ntu60", "ntu120", "pku1")
 #: Synthetic stand-in of each real benchmark.
 SYNTHETIC_NAME = {
     "ntu60-xsub": "synthetic-ntu60",
@@ -143,6 +164,16 @@ for _family, _split in _REAL:
             _SYNTHETIC_CLIPS[_family],
         ),
     )
+    if _family in _GCN_FAMILIES:  # the same raw files through the GCN family's chain (``data/gcn/prepare.py``)
+        _gcn, _gcn_file = f"{_name}-{GCN_SUFFIX}", _file.replace(".npz", f"_{GCN_SUFFIX}.npz")
+        _title_gcn = f"{_title} {_split}, the GCN family's 50-frame clips"
+        DATASETS.add(_gcn, DatasetSpec(_gcn, _family, _split, _classes, _gcn_file, _subdir, False,
+                                       f"{_synth}-{GCN_SUFFIX}", _title_gcn, _CLIPS[_name], None,
+                                       _RAW_FILES[_family], "gcn", _name))  # fmt: skip
+        DATASETS.add(f"{_synth}-{GCN_SUFFIX}",
+                     DatasetSpec(f"{_synth}-{GCN_SUFFIX}", _family, _split, _classes, _gcn_file, _subdir, True, _gcn,
+                                 f"synthetic stand-in for {_title_gcn}", _SYNTHETIC_CLIPS[_family], chain="gcn",
+                                 variant_of=_synth))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -196,6 +227,23 @@ def found(spec: DatasetSpec, data_root: str | Path | None = None) -> DataFile | 
         return None
 
 
+def for_chain(spec: DatasetSpec, chain: str) -> DatasetSpec:
+    """The dataset of the same benchmark as the data chain ``chain`` prepares it (``ntu60-xsub`` ->
+    ``ntu60-xsub-frame50`` for the GCN chain); a one-line error when that chain does not prepare it, or when a
+    dataset of another chain was named explicitly."""
+    if spec.chain == chain:
+        return spec
+    if chain == "gcn" and spec.chain == "sgn":
+        name = f"{spec.name}-{GCN_SUFFIX}"
+        if name not in DATASETS:
+            families = ", ".join(_GCN_FAMILIES)
+            raise UserError(f"{spec.name}: the GCN family's 50-frame chain prepares {families} only; this "
+                            "encoder reads that chain's clips")  # fmt: skip
+        return get_dataset(name)
+    raise UserError(f"{spec.name} holds the {spec.chain} chain's clips; this encoder reads the {chain} chain's "
+                    f"({spec.variant_of or spec.name} names the benchmark)")  # fmt: skip
+
+
 def families() -> list[str]:
     """The dataset families, each with its own raw format and preparation."""
     return list(_FAMILY)
@@ -211,11 +259,12 @@ def stand_in(name: str) -> str:
     return name if spec.synthetic else spec.counterpart
 
 
-def default_dataset(data_root: str | Path | None = None) -> str:
-    """``ntu60-xsub`` when it is prepared under the data root, else ``synthetic-ntu60``."""
+def default_dataset(data_root: str | Path | None = None, chain: str = "sgn") -> str:
+    """``ntu60-xsub`` when it is prepared under the data root (as the data chain ``chain`` prepares it), else
+    ``synthetic-ntu60`` (the benchmark's name: ``for_chain`` gives the chain's dataset)."""
     root = settings.data_root(data_root)
     if root is not None:
-        spec = DATASETS.get("ntu60-xsub")
+        spec = for_chain(DATASETS.get("ntu60-xsub"), chain)
         if (root / spec.filename).is_file() or (root / spec.subdir / spec.filename).is_file():
             return "ntu60-xsub"
     return "synthetic-ntu60"

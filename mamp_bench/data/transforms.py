@@ -91,12 +91,16 @@ class Compose:
         return clip
 
 
-def train_transform(window: int = 120, rotate: bool = True) -> Compose:
-    """Pretraining / linear / fine-tune training augmentation of the reference."""
+def train_transform(window: int | None = 120, rotate: bool = True) -> Compose:
+    """Pretraining / linear / fine-tune training augmentation of the reference. ``window`` None: an encoder that
+    takes the prepared clips as they are (ST-GCN: its methods draw their views themselves), no step."""
+    if window is None:
+        return Compose(())
     steps: tuple = (CropResize(window, (0.5, 1.0)),)
     return Compose(steps + ((RandomRotation(0.3),) if rotate else ()))
 
 
-def test_transform(window: int = 120) -> Compose:
-    """Evaluation: centre crop of 95% of the valid frames, resized; no randomness."""
-    return Compose((CropResize(window, (0.95,)),))
+def test_transform(window: int | None = 120) -> Compose:
+    """Evaluation: centre crop of 95% of the valid frames, resized; no randomness. ``window`` None: the
+    prepared clips as they are."""
+    return Compose(()) if window is None else Compose((CropResize(window, (0.95,)),))

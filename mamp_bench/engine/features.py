@@ -1,18 +1,19 @@
-"""Encoder passes: clips in chunks (optionally encoding absent persons once), and the features of a
-whole dataset without autograd."""
+"""Encoder passes: pooled features of any registered encoder (the transformer's in chunks, optionally encoding
+absent persons once), and the features of a whole dataset without autograd."""
 
 from __future__ import annotations
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from mamp_bench.errors import NonFiniteValue
+from mamp_bench.errors import NonFiniteValue, UserError
+from mamp_bench.models.encoder import Encoder
 from mamp_bench.models.transformer import SkeletonEncoder, to_person_sequences
 
 
 def default_micro_batch(device: torch.device) -> int:
-    """0 (whole batch) on GPUs; 2 clips on CPUs, the fastest chunk measured for the paper's model
-    (pretraining, fine-tuning and evaluation alike)."""
+    """0 (whole batch) on GPUs; 2 clips on CPUs, the fastest chunk measured for the paper's transformer
+    (pretraining, fine-tuning and evaluation alike; other encoders run whole batches)."""
     return 0 if device.type == "cuda" else 2
 
 
@@ -52,14 +53,20 @@ def _encode_present(encoder: SkeletonEncoder, x: torch.Tensor, chunk: int) -> to
     return tokens[source].reshape(N, M, TP, VP, -1)
 
 
-def pooled_features(encoder: SkeletonEncoder, x: torch.Tensor, chunk: int = 0, skip_empty: bool = False):
-    """Clips (N, C, T, V, M) -> (N, D): the final-LayerNorm output averaged over persons, time, joints."""
-    return encode_in_chunks(encoder, x, chunk, skip_empty).mean(dim=(1, 2, 3))
+def pooled_features(encoder: Encoder, x: torch.Tensor, chunk: int = 0, skip_empty: bool = False) -> torch.Tensor:
+    """Clips (N, C, T, V, M) -> (N, D): ``encoder.pooled(x)``; the transformer's (its final-LayerNorm output
+    averaged over persons, time and joints) ``chunk`` clips at a time, absent persons encoded once with
+    ``skip_empty`` (``encode_in_chunks``)."""
+    if isinstance(encoder, SkeletonEncoder):
+        return encode_in_chunks(encoder, x, chunk, skip_empty).mean(dim=(1, 2, 3))
+    if skip_empty:
+        raise UserError(f"skip_empty_persons is the transformer's; the {encoder.name} encoder encodes every person")
+    return encoder.pooled(x)
 
 
 @torch.inference_mode()
 def encode_dataset(
-    encoder: SkeletonEncoder,
+    encoder: Encoder,
     dataset: Dataset,
     batch_size: int,
     device: torch.device,

@@ -24,7 +24,7 @@ from mamp_bench.console import echo, progress_bar
 from mamp_bench.engine.checkpointing import Checkpoints
 from mamp_bench.engine.distributed import Runtime
 from mamp_bench.engine.metric_logs import MetricLogs
-from mamp_bench.engine.optim import CosineSchedule, set_lr
+from mamp_bench.engine.optim import CosineSchedule, StepSchedule, set_lr
 from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.engine.sampler import ReferenceSampler, ShardedSampler
 from mamp_bench.errors import UserError
@@ -97,7 +97,7 @@ class LoopService(Protocol):
 class LoopSettings:
     epochs: int
     batch_size: int  # over all processes
-    schedule: CosineSchedule
+    schedule: CosineSchedule | StepSchedule  # the lr at a fractional epoch
     seed: int
     workers: int
     #: the reference's process layout: each of its processes' dataset positions (see ReferenceSampler);

@@ -1,5 +1,6 @@
-"""Optimizer parameter groups (weight decay, layer-wise lr decay) and learning-rate schedules of the
-reference recipes."""
+"""Optimizers, their parameter groups (weight decay, layer-wise lr decay) and the learning-rate schedules of the
+reference recipes: MAMP's (AdamW, warmup then half-cosine) and the GCN family's (SGD, the lr times 0.1 at each
+of a list of epochs)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,45 @@ def make_adamw(groups: list[dict], lr: float, betas: tuple[float, float], device
     """AdamW; the fused kernel on CUDA (same maths), the default implementation elsewhere."""
     kwargs = {"fused": True} if device.type == "cuda" else {}
     return torch.optim.AdamW(groups, lr=lr, betas=betas, **kwargs)
+
+
+#: the optimizers a recipe can name
+OPTIMIZERS = ("adamw", "sgd")
+#: the learning-rate schedules a recipe can name: ``CosineSchedule``, ``StepSchedule``
+SCHEDULES = ("cosine", "step")
+#: the GCN family's step: the lr times 0.1 at each step epoch (every processor's ``adjust_lr``)
+STEP_FACTOR = 0.1
+
+
+def make_sgd(groups: list[dict] | list[torch.nn.Parameter], lr: float, momentum: float, weight_decay: float = 0.0,
+             nesterov: bool = False) -> torch.optim.SGD:  # fmt: skip
+    """SGD as the GCN family's processors build it (``optim.SGD(params, lr, momentum, nesterov, weight_decay)``);
+    groups that carry their own ``weight_decay`` keep it."""
+    return torch.optim.SGD(groups, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """Linear warmup from 0 over ``warmup_epochs``, then ``lr`` times ``STEP_FACTOR`` for each epoch of ``steps``
+    reached: epoch index e (0-based) trains at ``lr * 0.1 ** #{s in steps: e >= s}``, which is the processors'
+    ``base_lr * 0.1 ** sum(epoch > step)`` with their 1-based epochs (``step: [80]``: epochs 81-100 at lr / 10)."""
+
+    lr: float
+    steps: tuple[int, ...]
+    warmup_epochs: float = 0.0
+
+    def __call__(self, epoch: float) -> float:
+        if epoch < self.warmup_epochs:
+            return self.lr * epoch / self.warmup_epochs
+        return self.lr * STEP_FACTOR ** sum(math.floor(epoch) >= step for step in self.steps)
+
+
+def make_schedule(config) -> CosineSchedule | StepSchedule:
+    """The learning-rate schedule a configuration names: its ``schedule`` ("cosine": ``lr``, ``min_lr``,
+    ``warmup_epochs``, ``epochs``; "step": ``lr``, ``lr_steps``, ``warmup_epochs``)."""
+    if config.schedule == "step":
+        return StepSchedule(config.lr, tuple(config.lr_steps), config.warmup_epochs)
+    return CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Pretraining: the reference recipe (AdamW 0.9/0.95, wd 0.05 except 1-D and biases, absolute lr
 1e-3, per-iteration warmup then half-cosine to 5e-4, 400 epochs, batch 128, drop_last,
 checkpoints every 20 epochs and at the end), on CPU, one GPU or many (torchrun), through the one
-training loop (``engine/loop.py``).
+training loop (``engine/loop.py``). A method with another recipe declares it (``PretrainMethod.pretraining``:
+the GCN family's SGD with momentum 0.9, weight decay 1e-4 on every parameter, lr 0.1 times 0.1 after epoch
+250 of 300).
 
 Differences from the reference loop: no GradScaler (it multiplies by a power of two and divides
 back, which changes nothing in fp32 without overflow); bf16 autocast on request (off by default,
@@ -18,6 +20,7 @@ import contextlib
 import dataclasses
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +32,11 @@ from mamp_bench.config import (
     MAX_EPOCHS,
     MAX_WORKERS,
     apply_overrides,
+    choice_check,
     config_hash,
+    hashed_when_set,
     require,
+    schedule_checks,
     setting_scope,
     to_dict,
 )
@@ -44,13 +50,13 @@ from mamp_bench.engine.features import default_micro_batch
 from mamp_bench.engine.hardware import bf16_support
 from mamp_bench.engine.loop import LoopSettings, TrainingTask, train
 from mamp_bench.engine.metric_logs import EVENTS_GLOB
-from mamp_bench.engine.optim import CosineSchedule, make_adamw, weight_decay_groups
+from mamp_bench.engine.optim import OPTIMIZERS, SCHEDULES, make_adamw, make_schedule, make_sgd, weight_decay_groups
 from mamp_bench.engine.run_folder import FolderState, RunFolder
 from mamp_bench.engine.step import pretrain_step
 from mamp_bench.errors import UserError
 from mamp_bench.methods.base import PretrainMethod
 from mamp_bench.models.transformer import MAX_CLIP_FRAMES
-from mamp_bench.registry import METHODS
+from mamp_bench.registry import ENCODERS, METHODS
 from mamp_bench.scales import PRETRAIN, check_scale
 from mamp_bench.seeding import seed_check
 from mamp_bench.settings import runs_dir
@@ -81,6 +87,14 @@ class PretrainConfig:
     # the training transform for the whole batch on the training device (draws per sample in the
     # DataLoader, as the per-sample transform draws them; data/batched_transform.py); same numbers
     batched_transform: bool = False
+    # the GCN family's recipe (a method's ``pretraining`` sets them): SGD with this momentum instead of AdamW
+    # (beta1, beta2 then unused), the step schedule (lr x 0.1 at each of lr_steps; min_lr unused), weight decay
+    # on every parameter instead of exempting 1-D ones and biases
+    optimizer: str = hashed_when_set("adamw")
+    momentum: float = hashed_when_set(0.9)
+    schedule: str = hashed_when_set("cosine")
+    lr_steps: tuple[int, ...] = hashed_when_set(())
+    decay_all: bool = hashed_when_set(False)
 
     def validate(self) -> None:
         require(self, [
@@ -101,17 +115,29 @@ class PretrainConfig:
             (-1 <= self.workers <= MAX_WORKERS, f"workers must be in [0, {MAX_WORKERS}], or -1 for automatic"),
             (self.max_clips >= 0, "max_clips must be >= 0"),
             (self.micro_batch >= -1, "micro_batch must be -1 (auto), 0 (off) or a positive chunk size"),
+            choice_check(self, "optimizer", OPTIMIZERS),
+            (0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}"),
+            *schedule_checks(self, SCHEDULES),
         ])  # fmt: skip
 
     #: fields that do not change the result, left out of the hash that identifies a pretraining
     RUNTIME_FIELDS = ("workers", "compile", "checkpoint_every", "micro_batch", "keep_epochs", "batched_transform")
+    #: fields of the clips' transform, which an encoder that takes the prepared clips as they are never reads
+    WINDOW_FIELDS = ("window", "rotate")
 
 
-def pretrain_schedule(scale: str, overrides: dict[str, Any], seed: int = 0) -> PretrainConfig:
-    """The paper's schedule with the scale's and the user's overrides, validated; an error names the key as the
-    user sets it (``pretrain.batch_size``)."""
+def pretrain_schedule(scale: str, overrides: dict[str, Any], seed: int = 0,
+                      method_presets: Mapping[str, dict[str, Any]] | None = None) -> PretrainConfig:  # fmt: skip
+    """The paper's schedule, then the method's own (``PretrainMethod.pretraining``: its ``paper`` schedule, and
+    its schedule at a smaller scale after the scale's), then the user's overrides, validated; an error names the
+    key as the user sets it (``pretrain.batch_size``)."""
+    presets = method_presets or {}
     with setting_scope("pretrain."):
-        config = apply_overrides(apply_overrides(PretrainConfig(seed=seed), PRETRAIN[check_scale(scale)]), overrides)
+        config = apply_overrides(PretrainConfig(seed=seed), presets.get("paper", {}))
+        config = apply_overrides(config, PRETRAIN[check_scale(scale)])
+        if scale != "paper":
+            config = apply_overrides(config, presets.get(scale, {}))
+        config = apply_overrides(config, overrides)
         config.validate()
     return config
 
@@ -142,7 +168,10 @@ class PretrainJob:
         method_cls = METHODS.get(method)
         if not method_cls.pretrainable:
             raise UserError(f"method {method!r} has nothing to pretrain")
-        config = pretrain_schedule(scale, schedule, seed)
+        config = pretrain_schedule(scale, schedule, seed, method_cls.pretraining)
+        if config.batched_transform and not ENCODERS.get(method_cls.encoder_name).windowed:
+            raise UserError(f"batched_transform is the windowed transform's; {method!r} takes the prepared clips as "
+                            "they are")  # fmt: skip
         if keep_epoch >= config.epochs:
             raise UserError(f"checkpoint_epoch {keep_epoch} does not exist: the pretraining runs {config.epochs} "
                             f"epochs (0 to {config.epochs - 1})")  # fmt: skip
@@ -151,9 +180,15 @@ class PretrainJob:
         method_config = method_configuration(method_cls, dataset.family, scale, method_settings, config.window)
         return cls(method, dataset.name, config, method_config)
 
+    @property
+    def windowed(self) -> bool:
+        """Whether the method's encoder resamples its clips to the pretraining's ``window``."""
+        return ENCODERS.get(METHODS.get(self.method).encoder_name).windowed
+
     def spec(self) -> dict[str, Any]:
         """Everything that determines the result (what the run's hash is computed from)."""
-        schedule = {k: v for k, v in to_dict(self.config).items() if k not in PretrainConfig.RUNTIME_FIELDS}
+        unused = PretrainConfig.RUNTIME_FIELDS + (() if self.windowed else PretrainConfig.WINDOW_FIELDS)
+        schedule = {k: v for k, v in to_dict(self.config).items() if k not in unused}
         return {"method": self.method, "dataset": self.dataset, "pretrain": schedule,
                 "method_config": to_dict(self.method_config)}  # fmt: skip
 
@@ -173,8 +208,15 @@ class PretrainTask(TrainingTask):
     def __init__(self, job: PretrainJob, method: PretrainMethod, runtime: Runtime):
         config = job.config
         self.job, self.model, self.runtime = job, method, runtime
-        groups = weight_decay_groups(method, config.weight_decay, method.no_weight_decay())
-        self.optimizer = make_adamw(groups, config.lr, (config.beta1, config.beta2), runtime.device)
+        if config.decay_all:  # every trainable parameter decays (the GCN processors' optim.SGD(model.parameters()))
+            trainable = [p for p in method.parameters() if p.requires_grad]
+            groups = [{"params": trainable, "weight_decay": config.weight_decay}]
+        else:
+            groups = weight_decay_groups(method, config.weight_decay, method.no_weight_decay())
+        if config.optimizer == "sgd":
+            self.optimizer = make_sgd(groups, config.lr, config.momentum)
+        else:
+            self.optimizer = make_adamw(groups, config.lr, (config.beta1, config.beta2), runtime.device)
         wrapped = runtime.wrap(method)
         self.train_model = torch.compile(wrapped) if config.compile else wrapped
         self.micro = default_micro_batch(runtime.device) if config.micro_batch < 0 else config.micro_batch
@@ -192,8 +234,14 @@ class PretrainTask(TrainingTask):
 
     def checkpoint_state(self, record: dict[str, Any]) -> dict[str, Any]:
         loss, job = record["loss"], self.job
+        encoder = {"name": METHODS.get(job.method).encoder_name, "config": to_dict(job.method_config.encoder)}
         return {"method": job.method, "dataset": job.dataset, "method_config": to_dict(job.method_config),
-                "pretrain_config": to_dict(job.config), "loss": loss if math.isfinite(loss) else None}  # fmt: skip
+                "encoder": encoder, "pretrain_config": to_dict(job.config),
+                "loss": loss if math.isfinite(loss) else None}  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """A resumed method learns how far training went (AimCLR's mining starts at a share of it)."""
+        self.model.set_progress((int(state["epoch"]) + 1) / self.job.config.epochs)
 
     def keeps(self, epoch: int) -> bool:
         config = self.job.config
@@ -210,7 +258,8 @@ def build_train_set(job: PretrainJob, data_file: Path) -> SkeletonDataset | Defe
     """The training clips with the training transform (or, with ``batched_transform``, the raw clips
     and their draws, transformed a batch at a time by the task)."""
     config = job.config
-    dataset = SkeletonDataset(data_file, "train", train_transform(config.window, config.rotate), config.seed)
+    window = config.window if job.windowed else None  # None: the prepared clips as they are (the method's views)
+    dataset = SkeletonDataset(data_file, "train", train_transform(window, config.rotate), config.seed)
     if config.max_clips:
         dataset.indices = dataset.indices[: config.max_clips]
     return DeferredTrainSet(dataset, config.window, config.rotate) if config.batched_transform else dataset
@@ -259,6 +308,10 @@ class PretrainPlan:
         """One line unless the batch splits over the processes and fits in the training clips (drop_last)."""
         config = self.job.config
         clips = min(train_clips, config.max_clips or train_clips)
+        most = METHODS.get(self.job.method).max_processes
+        if most is not None and processes > most:
+            raise UserError(f"{self.job.method} pretrains on at most {most} process(es), as its reference (BatchNorm "
+                            f"statistics over the whole batch), not {processes}")  # fmt: skip
         if config.batch_size % processes:
             raise UserError(f"pretrain.batch_size {config.batch_size} must be divisible by the {processes} processes")
         if clips < config.batch_size:
@@ -324,8 +377,7 @@ def _check_compile(job: PretrainJob, runtime: Runtime) -> None:
 
 def _loop_settings(config: PretrainConfig, runtime: Runtime) -> LoopSettings:
     workers = config.workers if config.workers >= 0 else default_workers(runtime.device)
-    schedule = CosineSchedule(config.lr, config.min_lr, config.warmup_epochs, config.epochs)
-    return LoopSettings(config.epochs, config.batch_size, schedule, config.seed, workers)
+    return LoopSettings(config.epochs, config.batch_size, make_schedule(config), config.seed, workers)
 
 
 def _start_fresh(plan: PretrainPlan, environment: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
-"""Classification heads of the reference (``model/transformer.py``), on top of the encoder.
+"""Classification heads of the references, on top of the encoder.
 
-Parameter names follow the reference (``head.fc.0/1`` for the linear probe, ``head.fc1``,
-``head.bn``, ``head.fc2`` for fine-tuning) so official fine-tuned checkpoints load directly.
+MAMP's (``model/transformer.py``): parameter names follow the reference (``head.fc.0/1`` for the linear probe,
+``head.fc1``, ``head.bn``, ``head.fc2`` for fine-tuning) so official fine-tuned checkpoints load directly. The
+GCN family's: the model's ``fc``, one linear layer on the pooled features (``LinearClassifier``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mamp_bench.engine.features import encode_in_chunks, pooled_features
-from mamp_bench.models.transformer import SkeletonEncoder, trunc_normal_
+from mamp_bench.models.encoder import Encoder
+from mamp_bench.models.stgcn import weights_init
+from mamp_bench.models.transformer import trunc_normal_
 
 
 class LinearHead(nn.Module):
@@ -33,14 +36,27 @@ class LinearHead(nn.Module):
         return self.fc(features)
 
 
+class LinearClassifier(nn.Linear):
+    """The GCN processors' classifier (the model's ``fc``): pooled features (N, D) -> logits (N, classes), one
+    linear layer drawn by their ``weights_init`` (weights N(0, 0.02), bias 0)."""
+
+    def __init__(self, dim: int, classes: int):
+        super().__init__(dim, classes)
+        weights_init(self)
+
+
 class FinetuneHead(nn.Module):
     """Dropout -> mean over time -> joints concatenated (25 * D) -> mean over persons ->
-    Linear(25 * D, hidden) -> BatchNorm1d -> ReLU -> Linear(hidden, classes). (N, M, TP, VP, D) in."""
+    Linear(25 * D, hidden) -> BatchNorm1d -> ReLU -> Linear(hidden, classes). (N, M, TP, VP, D) in.
+
+    ``joints`` 0: an encoder without a token map; the head reads its pooled features (N, D): dropout ->
+    Linear(D, hidden) -> BatchNorm1d -> ReLU -> Linear(hidden, classes)."""
 
     def __init__(self, dim: int, classes: int, joints: int = 25, hidden: int = 2048, dropout: float = 0.3):
         super().__init__()
+        self.reads_tokens = joints > 0
         self.dropout = nn.Dropout(dropout)
-        self.fc1 = nn.Linear(dim * joints, hidden)
+        self.fc1 = nn.Linear(dim * max(joints, 1), hidden)
         self.bn = nn.BatchNorm1d(hidden, momentum=0.1)
         self.relu = nn.ReLU(inplace=True)
         self.fc2 = nn.Linear(hidden, classes)
@@ -49,6 +65,8 @@ class FinetuneHead(nn.Module):
             nn.init.zeros_(fc.bias)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if not self.reads_tokens:  # (N, D)
+            return self.fc2(self.relu(self.bn(self.fc1(self.dropout(features)))))
         N, M = features.shape[:2]
         x = self.dropout(features).mean(dim=2)  # (N, M, VP, D)
         x = x.reshape(N, M, -1).mean(dim=1)  # (N, VP * D)
@@ -94,23 +112,27 @@ def per_process_batch_norm(module: nn.Module, ghost: int) -> nn.Module:
 class Classifier(nn.Module):
     """Encoder + head: clips (N, C, T, V, M) -> logits (N, classes).
 
-    The head (with its BatchNorm) always sees the whole batch; only the encoder may run in chunks
+    The head (with its BatchNorm) always sees the whole batch; only the transformer may run in chunks
     (``chunk`` clips at a time) and encode absent persons once (``skip_empty``; see
     ``encode_in_chunks``). ``frozen``: the encoder's parameters are fixed and it runs without an
-    autograd graph (the linear probe), on pooled features.
+    autograd graph (the linear probe), on pooled features. The head reads the token map when it asks for it
+    (``reads_tokens``, MAMP's fine-tuning head on the transformer), else the pooled features.
     """
 
     def __init__(
-        self, encoder: SkeletonEncoder, head: nn.Module, chunk: int = 0, skip_empty: bool = False, frozen: bool = False
+        self, encoder: Encoder, head: nn.Module, chunk: int = 0, skip_empty: bool = False, frozen: bool = False
     ):
         super().__init__()
         self.encoder = encoder.requires_grad_(False) if frozen else encoder
         self.head = head
         self.chunk, self.skip_empty, self.frozen = chunk, skip_empty, frozen
+        self.tokens = not frozen and getattr(head, "reads_tokens", False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.frozen:
             with torch.no_grad():
                 features = pooled_features(self.encoder, x, self.chunk, self.skip_empty)  # (N, D)
             return self.head(features)
-        return self.head(encode_in_chunks(self.encoder, x, self.chunk, self.skip_empty))
+        if self.tokens:
+            return self.head(encode_in_chunks(self.encoder, x, self.chunk, self.skip_empty))
+        return self.head(pooled_features(self.encoder, x, self.chunk, self.skip_empty))

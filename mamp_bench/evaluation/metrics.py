@@ -23,10 +23,12 @@ class Tally:
     loss_sum: float = 0.0
     #: per batch (B, 2 + k): true class, predicted class (argmax), the top-k classes (best first)
     clips: list[torch.Tensor] = field(default_factory=list)
+    #: per batch (B, classes) float32 class scores, when kept (the 3-stream ensemble sums them); None: not kept
+    scores: list[torch.Tensor] | None = None
 
     @classmethod
-    def empty(cls, classes: int) -> Tally:
-        return cls(torch.zeros(classes, classes, dtype=torch.int64))
+    def empty(cls, classes: int, keep_scores: bool = False) -> Tally:
+        return cls(torch.zeros(classes, classes, dtype=torch.int64), scores=[] if keep_scores else None)
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor, loss_sum: float = 0.0) -> None:
         """Count a batch of predictions (scores per class); ``NonFiniteValue`` if a score or the loss is NaN
@@ -46,6 +48,14 @@ class Tally:
         self.top5_hits += int((top5 == labels[:, None]).any(dim=1).sum())
         self.loss_sum += loss_sum
         self.clips.append(torch.cat([labels[:, None], pred[:, None], top5], dim=1))
+        if self.scores is not None:
+            self.scores.append(logits)
+
+    def score_array(self) -> np.ndarray | None:
+        """(N, classes) float32 class scores in evaluation order, when kept."""
+        if self.scores is None:
+            return None
+        return torch.cat(self.scores).numpy() if self.scores else np.zeros((0, self.classes), np.float32)
 
     def predicted(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(true classes (N,), predicted classes (N,), top-k classes (N, k)) in evaluation order."""
@@ -88,11 +98,13 @@ class Tally:
         packed = runtime.sum_tensor(packed.to(runtime.reduce_device)).cpu()
         n = self.classes**2
         clips = runtime.gather_strided(torch.cat(self.clips)) if self.clips else torch.zeros(0, 7, dtype=torch.long)
+        scores = None if self.scores is None else [runtime.gather_strided(torch.from_numpy(self.score_array()))]
         return Tally(
             packed[:n].round().long().reshape(self.classes, self.classes),
             int(packed[n]),
             float(packed[n + 1]),
             [clips],
+            scores,
         )
 
 

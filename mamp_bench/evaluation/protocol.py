@@ -1,7 +1,8 @@
 """The protocol plugin interface.
 
 A protocol declares its hyperparameters as a dataclass whose values live in a TOML recipe (one
-table per scale, with per-dataset-family sub-tables), and implements ``run``. It also declares
+table per scale, with per-dataset-family sub-tables, and a sub-table per family of encoders whose reference
+recipe differs: ``[paper.gcn]`` for the GCN family's processors), and implements ``run``. It also declares
 the facts the rest of the suite reads from the registry, so that adding a protocol is one file and
 one recipe: which encoders it takes, its tier in the reproduction matrix and its jobs per scale,
 the table its rows go into and that table's columns, the settings that tell its results apart
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 from mamp_bench.config import apply_overrides, from_dict
 from mamp_bench.data.dataset import SkeletonDataset
 from mamp_bench.data.specs import DatasetSpec, get_dataset
@@ -30,7 +33,7 @@ from mamp_bench.errors import UserError
 from mamp_bench.evaluation.columns import TableColumn
 from mamp_bench.evaluation.metrics import Predictions
 from mamp_bench.fileio import read_regular
-from mamp_bench.models.transformer import SkeletonEncoder
+from mamp_bench.models.encoder import BASE_RECIPE, RECIPES, Encoder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,7 +66,7 @@ class ProtocolContext:
 
     dataset: DatasetSpec
     data_file: Path  # the prepared file of ``dataset``
-    make_encoder: Callable[[], SkeletonEncoder]  # a fresh copy of the encoder under evaluation
+    make_encoder: Callable[[], Encoder]  # a fresh copy of the encoder under evaluation
     runtime: Runtime
     run: RunFolder
     seed: int
@@ -87,6 +90,9 @@ class ProtocolResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     #: what else the record holds (the labelled subset of a semi-supervised run)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: (N, classes) float32 class scores of the best evaluation, when the protocol keeps them (an encoder with
+    #: input streams: the 3-stream ensemble sums them, ``results/ensemble.py``); stored beside the record
+    scores: np.ndarray | None = None
 
 
 def single_evaluation(ctx: ProtocolContext, predictions: Predictions, **metrics: Any) -> ProtocolResult:
@@ -135,19 +141,31 @@ class Protocol:
 
     @classmethod
     def config(
-        cls, family: str, scale: str, overrides: dict[str, Any] | None = None, source_family: str | None = None
+        cls,
+        family: str,
+        scale: str,
+        overrides: dict[str, Any] | None = None,
+        source_family: str | None = None,
+        recipe: str = BASE_RECIPE,
     ) -> Any:
-        """Hyperparameters for a dataset family and scale: the recipe's ``[scale]`` table, then its
-        ``[scale.<family>]``, ``[scale.<protocol>]`` and ``[scale.from-<family of the pretraining
-        data>]`` sub-tables, then the user's overrides."""
+        """Hyperparameters for a dataset family, scale and the encoder's recipe family (``RECIPES``): the recipe's
+        ``[scale]`` table; for a recipe family other than MAMP's, its ``[scale.<recipe>]`` sub-table over it (a
+        scale without one shares the table: the clean recipes are common); then the ``[<family>]``,
+        ``[<protocol>]`` and ``[from-<family of the pretraining data>]`` sub-tables of the recipe family's table;
+        then the user's overrides."""
+        if recipe not in RECIPES:
+            raise UserError(f"unknown recipe family {recipe!r} (an encoder's ``recipe``); known: {', '.join(RECIPES)}")
         try:
-            recipe = tomllib.loads(read_regular(cls.recipe, MAX_RECIPE_BYTES, "recipe").decode("utf-8"))
+            recipes = tomllib.loads(read_regular(cls.recipe, MAX_RECIPE_BYTES, "recipe").decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UserError(f"cannot read the recipe {cls.recipe}: {exc}") from None
-        if scale not in recipe:
+        if scale not in recipes:
             raise UserError(f"the {cls.name} recipe has no {scale!r} scale ({cls.recipe})")
-        table = recipe[scale]
+        table = recipes[scale]
         values = {k: v for k, v in table.items() if not isinstance(v, dict)}
+        if recipe != BASE_RECIPE:
+            table = table.get(recipe, {})
+            values.update({k: v for k, v in table.items() if not isinstance(v, dict)})
         values.update(table.get(family, {}))
         values.update(table.get(cls.name, {}))
         values.update(table.get(f"from-{source_family or family}", {}))

@@ -5,9 +5,12 @@ process, saved with the run. ``reference_draws`` (fidelity=reference): what the 
 draw: each of their processes seeds NumPy's global generator with seed + rank and shuffles the
 training indices (``feeder_ntu_semi.random_select_data``), so the 5 repeats of ``script_semi.sh``
 (all seed 0) share one subset per process, and with 2 processes each trains on its own draw.
+``per_class_draws`` (the GCN family's ``Feeder_semi``): round(fraction x n_c) clips of each class.
 """
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 
@@ -51,3 +54,18 @@ def reference_draws(clips: int, fraction: float, seed: int, processes: int) -> l
     if not len(draws[0]):
         raise ValueError(f"fraction {fraction} of {clips} clips selects nothing")
     return draws
+
+
+def per_class_draws(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The GCN family's labelled subset (Levigty/AimCLR ``feeder/ntu_feeder.py`` ``Feeder_semi``): for each class
+    in the order of its first clip, ``random.sample`` of ``round(fraction * n_c)`` of its clips (Python's
+    ``round``, half to even) from Python's generator seeded with ``seed``; sorted indices. (The reference draws
+    from the global generator its ``main.py`` seeded with 0; calls made before its feeder would change them.)"""
+    rng = random.Random(seed)
+    members: dict[int, list[int]] = {}
+    for index, label in enumerate(np.asarray(labels).tolist()):
+        members.setdefault(int(label), []).append(index)
+    chosen = [i for clips in members.values() for i in rng.sample(clips, round(fraction * len(clips)))]
+    if not chosen:
+        raise ValueError(f"fraction {fraction} of every class of {len(labels)} clips rounds to no clip")
+    return np.sort(np.asarray(chosen, dtype=np.int64))

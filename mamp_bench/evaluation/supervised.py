@@ -1,6 +1,6 @@
 """Supervised training of the linear and fine-tuning protocols as a task of the one training loop:
-cross-entropy steps, a test evaluation after every epoch, best and final accuracy, the history a resume
-needs, and the checks every supervised recipe shares."""
+cross-entropy steps, a test evaluation after every epoch (or every few, as the GCN processors), best and final
+accuracy, the history a resume needs, and the checks every supervised recipe shares."""
 
 from __future__ import annotations
 
@@ -23,20 +23,23 @@ from mamp_bench.evaluation.protocol import ProtocolContext, ProtocolResult
 
 @dataclass
 class History:
-    """Test accuracy after every epoch, with the per-clip predictions behind it (the reference
-    reports the best epoch; the final and the mean of the last five are recorded too)."""
+    """Test accuracy after every evaluated epoch, with the per-clip predictions behind it (the reference
+    reports the best epoch; the final and the mean of the last five are recorded too), and the class scores of
+    the best one when the evaluations keep them."""
 
     epochs: list[dict[str, float]] = field(default_factory=list)
     classes: int = 0
     labels: np.ndarray | None = None  # (N,) true classes of the test clips
-    top1_by_epoch: list[np.ndarray] = field(default_factory=list)  # per epoch: (N,) predicted classes
+    top1_by_epoch: list[np.ndarray] = field(default_factory=list)  # per evaluation: (N,) predicted classes
     top5_best: np.ndarray | None = None  # (N, k) after the best epoch so far
     top5_final: np.ndarray | None = None  # (N, k) after the last epoch
+    scores_best: np.ndarray | None = None  # (N, classes) float32 after the best epoch so far, when kept
 
     def add(self, epoch: int, tally: Tally) -> None:
         labels, predicted, top5 = tally.predicted()
         if not self.epochs or tally.top1 > max(e["top1"] for e in self.epochs):
             self.top5_best = top5
+            self.scores_best = tally.score_array()
         self.epochs.append({"epoch": epoch, "top1": tally.top1, "top5": tally.top5, "test_loss": tally.loss})
         self.classes, self.labels, self.top5_final = tally.classes, labels, top5
         self.top1_by_epoch.append(predicted)
@@ -47,20 +50,29 @@ class History:
         return Predictions(self.labels, np.stack(self.top1_by_epoch), self.top5_final, self.top5_best, self.classes)
 
     def state(self) -> dict[str, Any]:
-        """What a checkpoint keeps so that a resumed run records the same predictions."""
+        """What a checkpoint keeps so that a resumed run records the same predictions (nothing before the first
+        evaluation)."""
+        if not self.epochs:
+            return {}
         arrays = {"labels": self.labels, "top1_by_epoch": np.stack(self.top1_by_epoch), "top5_best": self.top5_best,
                   "top5_final": self.top5_final}  # fmt: skip
+        if self.scores_best is not None:
+            arrays["scores_best"] = self.scores_best
         return {"history": self.epochs, "classes": self.classes, **{k: torch.from_numpy(v) for k, v in arrays.items()}}
 
     def restore(self, state: dict[str, Any]) -> None:
+        if "history" not in state:
+            return
         self.epochs, self.classes = list(state["history"]), int(state["classes"])
         self.labels, self.top5_best = state["labels"].numpy(), state["top5_best"].numpy()
         self.top1_by_epoch, self.top5_final = list(state["top1_by_epoch"].numpy()), state["top5_final"].numpy()
+        self.scores_best = state["scores_best"].numpy() if "scores_best" in state else None
 
 
 class SupervisedTask(TrainingTask):
     """Cross-entropy training of ``train_model`` (``model`` or its DDP wrapper), evaluated by
-    ``evaluate`` after every epoch."""
+    ``evaluate`` after every ``eval_every`` epochs and after the last of ``epochs`` (every epoch by default);
+    ``clip_grad_norm`` > 0 clips the gradients' norm to it before each step."""
 
     kind = "protocol"
 
@@ -74,11 +86,15 @@ class SupervisedTask(TrainingTask):
         train_model: torch.nn.Module | None = None,
         train_mode: Callable[[], None] | None = None,
         amp: bool = False,
+        eval_every: int = 1,
+        epochs: int = 0,
+        clip_grad_norm: float = 0.0,
     ):
         self.model, self.optimizer, self.criterion, self.evaluate = model, optimizer, criterion, evaluate
         self.train_model = train_model if train_model is not None else runtime.wrap(model)
         self._train_mode = train_mode or model.train
         self.autocast = torch.autocast(runtime.device.type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+        self.eval_every, self.epochs, self.clip_grad_norm = eval_every, epochs, clip_grad_norm
         self.history = History()
 
     def train_mode(self) -> None:
@@ -91,10 +107,18 @@ class SupervisedTask(TrainingTask):
             raise NonFiniteLoss(loss.item())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.clip_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_grad_norm, norm_type=2)
         self.optimizer.step()
         return loss.item()
 
+    def evaluates(self, epoch: int) -> bool:
+        """Whether the test set is evaluated after ``epoch`` (0-based): every ``eval_every`` epochs and the last."""
+        return (epoch + 1) % self.eval_every == 0 or epoch + 1 == self.epochs
+
     def end_epoch(self, epoch: int) -> dict[str, float]:
+        if not self.evaluates(epoch):
+            return {}
         self.history.add(epoch, self.evaluate())
         return {k: v for k, v in self.history.epochs[-1].items() if k != "epoch"}
 
@@ -110,7 +134,16 @@ def fit(task: SupervisedTask, train_set: Dataset, settings: LoopSettings, ctx: P
     history is restored whole when resumed after the last epoch) and the run's per-epoch log."""
     epochs = train(task, train_set, settings, ctx.runtime, ctx.run, show=ctx.show,
                    allow_unverified=ctx.allow_unverified)  # fmt: skip
-    return ProtocolResult(task.history.predictions(), epochs, {"train_clips": len(train_set)})
+    metrics = {"train_clips": len(train_set)}
+    if task.eval_every > 1:  # the predictions hold one row per evaluation: say which epochs they are
+        metrics["evaluated_epochs"] = [int(e["epoch"]) for e in task.history.epochs]
+    return ProtocolResult(task.history.predictions(), epochs, metrics, scores=task.history.scores_best)
+
+
+def keeps_scores(encoder: torch.nn.Module) -> bool:
+    """Whether a run keeps its best evaluation's class scores: an encoder with an input stream does (the GCN
+    family's 3-stream ensemble sums its streams' scores, ``results/ensemble.py``)."""
+    return hasattr(encoder.config, "stream")
 
 
 def training_checks(config) -> list[tuple[bool, str]]:
@@ -153,9 +186,11 @@ def test_loader(dataset: Dataset, batch_size: int, runtime: Runtime, workers: in
 
 
 @torch.inference_mode()
-def evaluate(model: torch.nn.Module, loader: DataLoader, classes: int, runtime: Runtime) -> Tally:
+def evaluate(
+    model: torch.nn.Module, loader: DataLoader, classes: int, runtime: Runtime, keep_scores: bool = False
+) -> Tally:
     model.eval()
-    tally = Tally.empty(classes)
+    tally = Tally.empty(classes, keep_scores)
     for x, y, _ in loader:
         logits = model(x.to(runtime.device, non_blocking=True))
         loss = torch.nn.functional.cross_entropy(logits.float(), y.to(logits.device), reduction="sum")

@@ -1,13 +1,16 @@
-"""Which method trained a checkpoint, and an official MAMP checkpoint as a suite checkpoint."""
+"""Which method trained a checkpoint, and an official checkpoint (MAMP's, AimCLR's / SkeletonCLR's) as a suite
+checkpoint."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from mamp_bench.checkpoints import checkpoint_format, official_to_suite
+from mamp_bench.checkpoints import checkpoint_format, official_to_suite, suite_state
 from mamp_bench.config import apply_overrides, flatten, to_dict
-from mamp_bench.models.loading import inferred_method_config
+from mamp_bench.errors import UserError
+from mamp_bench.models.loading import checkpoint_encoder, inferred_method_config
+from mamp_bench.models.stgcn import check_official_graph
 from mamp_bench.registry import METHODS
 
 
@@ -28,21 +31,44 @@ def checkpoint_method(checkpoint: Mapping[str, Any]) -> str | None:
     return official_method(checkpoint)
 
 
-def convert_official(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
-    """An official checkpoint as a suite checkpoint payload: weights renamed, the method and its full
-    configuration (the method's defaults with what the checkpoint's shapes and args say)."""
-    state = official_to_suite(checkpoint.get("model", checkpoint))
-    has_decoder = any(k.startswith("decoder.") for k in state)
-    has_head = any(k.startswith("head.") for k in state)
-    kind = "pretrain" if has_decoder else ("classifier" if has_head else "encoder")
-    method = official_method(checkpoint) or METHODS.default()  # the reference's own code trains MAMP
+def convert_official(
+    checkpoint: Mapping[str, Any], method: str | None = None, settings: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """An official checkpoint as a suite checkpoint payload: weights renamed, the method, its full configuration
+    (the method's defaults with what the checkpoint's shapes and args say, then ``settings``: dotted method keys,
+    such as the input stream an official GCN checkpoint does not record) and its encoder. MAMP's say their method
+    (the reference's own code trains MAMP); an AimCLR / SkeletonCLR checkpoint needs ``method``: both save the
+    same layout."""
+    fmt = checkpoint_format(checkpoint)
+    if fmt == "official-gcn":
+        if method is None:
+            raise UserError("an official AimCLR/SkeletonCLR checkpoint does not say which method trained it (both "
+                            "save the same layout): name it with --method")  # fmt: skip
+        check_official_graph(checkpoint)
+        state, inferred = suite_state(checkpoint), {}
+        kind = "pretrain" if "queue.queue" in state else ("classifier" if "head.weight" in state else "encoder")
+        source = "official AimCLR/SkeletonCLR checkpoint"
+    else:
+        state = official_to_suite(checkpoint.get("model", checkpoint))
+        has_head = any(k.startswith("head.") for k in state)
+        kind = "pretrain" if any(k.startswith("decoder.") for k in state) else ("classifier" if has_head else "encoder")
+        method = method or official_method(checkpoint) or METHODS.default()
+        source = "official MAMP checkpoint"
     cls = METHODS.get(method)
-    inferred = inferred_method_config(checkpoint, cls.official_args)
+    encoder_cls, encoder_config = checkpoint_encoder(checkpoint)
+    if encoder_cls.name != cls.encoder_name:
+        raise UserError(f"the checkpoint holds a {encoder_cls.name} encoder; {method!r} trains a {cls.encoder_name}")
+    if fmt != "official-gcn":
+        inferred = inferred_method_config(checkpoint, cls.official_args)
+    config = apply_overrides(cls.default_config(), flatten({"encoder": to_dict(encoder_config), **inferred}))
+    config = apply_overrides(config, settings or {})
+    config.validate()
     return {
         "kind": kind,
         "method": method,
-        "method_config": to_dict(apply_overrides(cls.default_config(), flatten(inferred))),
+        "method_config": to_dict(config),
+        "encoder": {"name": encoder_cls.name, "config": to_dict(config.encoder)},
         "model": state,
         "epoch": checkpoint.get("epoch"),
-        "converted_from": "official MAMP checkpoint",
+        "converted_from": source,
     }

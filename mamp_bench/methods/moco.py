@@ -9,7 +9,8 @@ step, before the keys are computed (``forward`` does it once per optimizer step,
 ``after_step``), and the step's keys enter the queue after the loss (``after_step``). The processors re-draw
 every weight after building the model (``processor/pretrain.py`` ``weights_init``): conv and linear weights
 N(0, 0.02) with zero biases, BatchNorm weights N(1, 0.02) with zero biases, the key encoder drawn
-independently of the query encoder (so the two differ at the start): ``reference_init``, applied by the methods.
+independently of the query encoder (so the two differ at the start): ``models/stgcn.py`` ``weights_init``,
+applied by the methods.
 
 Deliberate differences: the queue takes any batch size (the reference asserts ``32768 % batch == 0``) and, under
 DDP, the keys of every process (the reference runs on one GPU); the pointer is advanced where the keys are
@@ -25,9 +26,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mamp_bench.checkpoints import official_gcn_to_suite
 from mamp_bench.methods.base import PretrainMethod
 from mamp_bench.methods.momentum import ema_update, momentum_copy
-from mamp_bench.models.stgcn import STGCN, official_backbone_state, official_head_state
+from mamp_bench.models.stgcn import STGCN, check_official_graph, weights_init
 
 
 class Projection(nn.Sequential):
@@ -35,23 +37,6 @@ class Projection(nn.Sequential):
 
     def __init__(self, dim: int, out: int):
         super().__init__(nn.Linear(dim, dim), nn.ReLU(inplace=True), nn.Linear(dim, out))
-
-
-@torch.no_grad()
-def reference_init(module: nn.Module) -> None:
-    """The GCN family's ``weights_init``: conv / linear weights N(0, 0.02), biases 0; BatchNorm weights
-    N(1, 0.02), biases 0. Draws from torch's global generator in ``Module.apply`` order, as the reference."""
-    module.apply(_reference_init)
-
-
-def _reference_init(m: nn.Module) -> None:
-    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
-        m.weight.normal_(0.0, 0.02)
-        if m.bias is not None:
-            m.bias.zero_()
-    elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-        m.weight.normal_(1.0, 0.02)
-        m.bias.zero_()
 
 
 class KeyQueue(nn.Module):
@@ -103,7 +88,7 @@ class MoCoMethod(PretrainMethod):
         self.key_encoder = momentum_copy(self.encoder)
         self.key_projection = momentum_copy(self.projection)
         for part in (self.encoder, self.projection, self.key_encoder, self.key_projection):
-            reference_init(part)  # the key side drawn on its own, as the processors do
+            weights_init(part)  # the key side drawn on its own, as the processors do
         self.queue = KeyQueue(config.projection_dim, config.queue_size)
         self._momentum_due = True  # the reference updates the key encoder before its first keys too
         self._pending: list[torch.Tensor] = []
@@ -134,19 +119,9 @@ class MoCoMethod(PretrainMethod):
             self._pending = []
         self._momentum_due = True
 
-    def official_state(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """This method's state dict from an official-layout one (``encoder_q.*``, ``encoder_k.*``, ``queue``,
-        ``queue_ptr``, as the reference processors save it)."""
-        out: dict[str, torch.Tensor] = {}
-        for prefix, encoder, projection in (("encoder_q.", "encoder", "projection"),
-                                            ("encoder_k.", "key_encoder", "key_projection")):  # fmt: skip
-            out.update({f"{encoder}.{k}": v for k, v in official_backbone_state(state, prefix).items()})
-            out.update({f"{projection}.{k}": v for k, v in official_head_state(state, prefix).items()})
-        for name in ("queue", "queue_ptr"):
-            if name in state:
-                out[f"queue.{name}"] = state[name]
-        return out
-
     def load_official(self, state: Mapping[str, torch.Tensor]) -> None:
-        """Load an official-layout state dict, every key accounted for (strict)."""
-        self.load_state_dict(self.official_state(state))
+        """Load an official-layout state dict (``encoder_q.*``, ``encoder_k.*``, ``queue``, ``queue_ptr``, as the
+        reference processors save it; ``checkpoints.official_gcn_to_suite``), its graph checked, every key
+        accounted for (strict)."""
+        check_official_graph(state)
+        self.load_state_dict(official_gcn_to_suite(state))

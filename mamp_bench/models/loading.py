@@ -1,7 +1,10 @@
-"""An encoder from a checkpoint: its architecture read from the checkpoint, its weights loaded.
+"""An encoder from a checkpoint: which registered encoder it is and its architecture read from the checkpoint,
+its weights loaded.
 
-A suite checkpoint names its configuration; an official checkpoint or a bare state dict gives it
-through its shapes (and its ``args``, where an official one has them).
+A suite checkpoint names its encoder and configuration (``encoder``; one written before encoders were registered
+holds the transformer, then every method's encoder, configured by its ``method_config.encoder``); an official
+checkpoint or a bare state dict gives them through its layout and shapes (and its ``args``, where an official
+MAMP one has them).
 """
 
 from __future__ import annotations
@@ -14,7 +17,14 @@ from mamp_bench.checkpoint_checks import check_tensors
 from mamp_bench.checkpoints import checkpoint_format, encoder_state, load_checkpoint, load_into, suite_state
 from mamp_bench.config import from_dict
 from mamp_bench.errors import UserError
+from mamp_bench.models.encoder import Encoder
+from mamp_bench.models.stgcn import STGCN, check_official_graph, config_from_state
 from mamp_bench.models.transformer import EncoderConfig, SkeletonEncoder
+from mamp_bench.registry import ENCODERS
+
+#: the encoder of a checkpoint or a record written before encoders were registered (every method's then: the old
+#: transformer-MoCo control was called ``skeletonclr``, the name the GCN SkeletonCLR has now)
+PRE_REGISTRY_ENCODER = SkeletonEncoder
 
 
 def inferred_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -53,19 +63,38 @@ def inferred_method_config(checkpoint: Mapping[str, Any], args_map: Mapping[str,
     return config
 
 
-def load_encoder(
-    checkpoint: str | os.PathLike[str] | Mapping[str, Any], config: EncoderConfig | None = None
-) -> SkeletonEncoder:
-    """The encoder of a suite or official checkpoint, in eval mode: a file, a loaded checkpoint, or a
-    state dict (of a method or an encoder, in either's names; its architecture is read from its shapes,
-    with the paper's 8 heads unless ``config`` says otherwise)."""
+def checkpoint_encoder(checkpoint: Mapping[str, Any]) -> tuple[type[Encoder], Any]:
+    """(the registered encoder class, its configuration) a loaded checkpoint holds: what a suite checkpoint
+    names (``encoder``, else the transformer with its ``method_config.encoder``: a checkpoint written before
+    encoders were registered, whose method name may now be a GCN method's), else what an official checkpoint's or
+    a state dict's layout and shapes say."""
+    fmt = checkpoint_format(checkpoint)
+    if fmt == "suite":
+        named = checkpoint.get("encoder") if isinstance(checkpoint.get("encoder"), Mapping) else None
+        name = named["name"] if named else PRE_REGISTRY_ENCODER.name
+        config = named["config"] if named else checkpoint.get("method_config", {}).get("encoder")
+        if name is not None and config is not None:
+            cls = ENCODERS.get(name)
+            return cls, from_dict(cls.Config, dict(config))
+    if fmt == "official-gcn":
+        return STGCN, config_from_state(encoder_state(checkpoint))
+    return SkeletonEncoder, from_dict(EncoderConfig, inferred_method_config(checkpoint)["encoder"])
+
+
+def load_encoder(checkpoint: str | os.PathLike[str] | Mapping[str, Any], config: Any = None) -> Encoder:
+    """The encoder of a suite or official checkpoint (MAMP's, or AimCLR's / SkeletonCLR's), in eval mode: a file,
+    a loaded checkpoint, or a state dict (of a method or an encoder, in either's names; a transformer's
+    architecture is read from its shapes, with the paper's 8 heads unless ``config`` says otherwise). An official
+    GCN checkpoint does not say its input stream: the joint stream unless ``config`` says otherwise."""
     ckpt = load_checkpoint(checkpoint)
-    if config is None and checkpoint_format(ckpt) == "suite" and "encoder" in ckpt.get("method_config", {}):
-        config = from_dict(EncoderConfig, ckpt["method_config"]["encoder"])
-    if config is None:
-        config = from_dict(EncoderConfig, inferred_method_config(ckpt)["encoder"])
+    cls, found = checkpoint_encoder(ckpt)
+    config = config if config is not None else found
+    if not isinstance(config, cls.Config):
+        raise UserError(f"the checkpoint holds a {cls.name} encoder, not one configured by {type(config).__name__}")
     config.validate()  # a checkpoint's configuration is input too
-    encoder = SkeletonEncoder(config)
+    if checkpoint_format(ckpt) == "official-gcn":
+        check_official_graph(ckpt)
+    encoder = cls(config)
     state = encoder_state(ckpt)
     expected = {name: tuple(value.shape) for name, value in encoder.state_dict().items()}
     check_tensors(state, expected, "checkpoint encoder")  # exactly its keys, floating point, declared shapes

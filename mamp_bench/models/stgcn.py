@@ -11,14 +11,18 @@ edge importance (Levigty/AimCLR ``net/st_gcn.py``, ``config/ntu60/pretext/*.yaml
                   -> BN, ReLU, temporal conv (9 x 1), BN, dropout -> + residual -> ReLU
     pooling       mean over (T, V), then mean over the M person slots (an absent person counts)
 
+The input stream is part of the encoder (``stream``: ``joint``, ``motion`` or ``bone``, ``data/gcn/streams.py``):
+it is derived from the clips it is given, after any augmentation, as every processor of the family derives it
+from its batch; a checkpoint's encoder thus reads the stream it was trained on in every protocol.
+
 Backbone parameters: 821,380 (the reference's, counted by instantiating it: ``tests/test_gcn_parity.py``).
 The pretext heads and the classifier are not part of the encoder: the methods own them.
 
 Deliberate differences, none of which changes a number: the adjacency ``A`` is a non-persistent buffer (an
-official checkpoint's ``encoder_q.A`` is checked against it and dropped, ``official_backbone_state``); the
+official checkpoint's ``encoder_q.A`` is checked against it and dropped, ``check_official_graph``); the
 blocks are ``blocks`` rather than ``st_gcn_networks``; dropout is not in-place. Initialisation is PyTorch's
 default, as the reference model's; the pretraining methods re-draw it as the reference processors do
-(``methods/moco.py`` ``reference_init``).
+(``weights_init``, here: the evaluation processors draw their classifier with it too).
 """
 
 from __future__ import annotations
@@ -30,8 +34,12 @@ import torch
 import torch.nn as nn
 
 from mamp_bench.config import MAX_WIDTH, require
+from mamp_bench.data.gcn.streams import STREAMS
 from mamp_bench.data.kinect import NUM_JOINTS
+from mamp_bench.errors import UserError
+from mamp_bench.models.encoder import Encoder
 from mamp_bench.models.graph import spatial_adjacency
+from mamp_bench.registry import ENCODERS
 
 #: The temporal strides of the 10 blocks and their widths as multiples of ``hidden_channels`` (the last
 #: block's width is ``hidden_dim``).
@@ -47,6 +55,7 @@ class STGCNConfig:
     dropout: float = 0.5  # in the temporal unit of blocks 2-10 (block 1 has none)
     temporal_kernel: int = 9
     edge_importance: bool = True
+    stream: str = "joint"  # the input stream derived from the clips: joint, motion or bone
 
     def validate(self) -> None:
         require(self, [
@@ -57,7 +66,8 @@ class STGCNConfig:
             (0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
             (self.temporal_kernel >= 1 and self.temporal_kernel % 2 == 1,
              f"temporal_kernel must be a positive odd number, got {self.temporal_kernel}"),
-        ])  # fmt: skip
+            (self.stream in STREAMS, f"stream must be one of {', '.join(STREAMS)}, got {self.stream!r}"),
+        ], prefix="encoder.")  # fmt: skip
 
 
 class GraphConv(nn.Module):
@@ -106,8 +116,16 @@ class STGCNBlock(nn.Module):
         return self.relu(self.tcn(self.gcn(x, adjacency)) + shortcut)
 
 
-class STGCN(nn.Module):
+@ENCODERS.register("stgcn")
+class STGCN(Encoder):
     """The ST-GCN backbone: clips (N, C, T, V, M) -> pooled features (N, hidden_dim)."""
+
+    description = "ST-GCN as the GCN contrastive family configures it (hidden 16, 10 blocks; AAAI 2018)"
+    Config = STGCNConfig
+    label = "ST-GCN"
+    recipe = "gcn"
+    chain = "gcn"
+    windowed = False  # the GCN chain's 50-frame clips, as prepared
 
     def __init__(self, config: STGCNConfig | None = None):
         super().__init__()
@@ -138,7 +156,11 @@ class STGCN(nn.Module):
         self.dim = config.hidden_dim
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Clips (N, C, T, V, M) -> the last block's map (N*M, hidden_dim, T', V), T' = ceil(T / 4)."""
+        """Clips (N, C, T, V, M) -> the last block's map (N*M, hidden_dim, T', V), T' = ceil(T / 4), of the
+        configured stream of the clips."""
+        if x.ndim != 5:
+            raise UserError(f"ST-GCN takes clips of shape (N, C, T, V, M), got a {x.ndim}-dimensional input")
+        x = STREAMS[self.config.stream](x)
         N, C, T, V, M = x.shape
         x = x.permute(0, 4, 3, 1, 2).reshape(N * M, V * C, T)  # channel v*C + c, as the reference
         x = self.data_bn(x)
@@ -158,37 +180,54 @@ class STGCN(nn.Module):
         """Clips (N, C, T, V, M) -> pooled features (N, hidden_dim)."""
         return self.pool(self.features(x), x.shape[-1])
 
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward(x)
+
+
+@torch.no_grad()
+def weights_init(module: nn.Module) -> None:
+    """The GCN family's ``weights_init`` (every processor applies it to the model it builds): conv / linear
+    weights N(0, 0.02), biases 0; BatchNorm weights N(1, 0.02), biases 0. Draws from torch's global generator in
+    ``Module.apply`` order, as the reference."""
+    module.apply(_weights_init)
+
+
+def _weights_init(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+        m.weight.normal_(0.0, 0.02)
+        if m.bias is not None:
+            m.bias.zero_()
+    elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+        m.weight.normal_(1.0, 0.02)
+        m.bias.zero_()
+
 
 def backbone_parameters(model: STGCN) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def official_backbone_state(state: Mapping[str, torch.Tensor], prefix: str = "encoder_q.") -> dict[str, torch.Tensor]:
-    """The backbone weights of an official-layout state dict (the flat dict AimCLR's, CrosSCLR's and
-    SkeletonCLR's processors save: ``encoder_q.*``, ``encoder_k.*``, ``queue``, ``queue_ptr``), under
-    ``prefix``, renamed to this module's keys. The head (``fc*``) is left out; the stored adjacency ``A``
-    is checked against this graph's (a checkpoint of another graph or partition is refused)."""
-    out: dict[str, torch.Tensor] = {}
+def check_official_graph(state: Mapping[str, torch.Tensor]) -> None:
+    """``UserError`` unless every adjacency ``A`` an official-layout state dict stores (``encoder_q.A``,
+    ``encoder_k.A``) is this encoder's graph: a checkpoint of another graph or partition is refused."""
     for key, value in state.items():
-        if not key.startswith(prefix):
+        if key.removeprefix("module.").split(".")[-1] != "A":
             continue
-        name = key[len(prefix) :]
-        if name.startswith("fc.") or name == "fc":
-            continue
-        if name == "A":
-            if tuple(value.shape) != (3, NUM_JOINTS, NUM_JOINTS) or not torch.allclose(
-                value.float().cpu(), torch.from_numpy(spatial_adjacency()), atol=1e-6
-            ):
-                raise ValueError(f"{key}: the checkpoint's graph is not the NTU spatial partition this encoder uses")
-            continue
-        out[name.replace("st_gcn_networks.", "blocks.", 1)] = value
-    if not out:
-        raise ValueError(f"no {prefix}* weights in the state dict: not an official-layout checkpoint")
-    return out
+        if tuple(value.shape) != (3, NUM_JOINTS, NUM_JOINTS) or not torch.allclose(
+            value.float().cpu(), torch.from_numpy(spatial_adjacency()), atol=1e-6
+        ):
+            raise UserError(f"{key}: the checkpoint's graph is not the NTU spatial partition this encoder uses")
 
 
-def official_head_state(state: Mapping[str, torch.Tensor], prefix: str = "encoder_q.") -> dict[str, torch.Tensor]:
-    """The ``fc`` weights under ``prefix`` (the pretext MLP ``0.*``/``2.*`` or a classifier's ``weight``/
-    ``bias``), with the ``fc.`` dropped."""
-    head = f"{prefix}fc."
-    return {key[len(head) :]: value for key, value in state.items() if key.startswith(head)}
+def config_from_state(state: Mapping[str, torch.Tensor]) -> STGCNConfig:
+    """The configuration of an encoder state dict (this module's names), read from its shapes: the input
+    channels from ``data_bn``, the widths from the first and the last block, the temporal kernel, whether it has
+    edge importance. The dropout and the stream do not show: the reference's 0.5 and the joint stream."""
+    try:
+        channels = int(state["data_bn.weight"].shape[0]) // NUM_JOINTS
+        first = state["blocks.0.tcn.2.weight"]  # (C_out, C_out, kernel, 1)
+        last = state[f"blocks.{len(BLOCK_STRIDES) - 1}.tcn.2.weight"]
+    except KeyError as exc:
+        raise UserError(f"not an ST-GCN encoder state: no {exc.args[0]}") from None
+    return STGCNConfig(in_channels=channels, hidden_channels=int(first.shape[0]), hidden_dim=int(last.shape[0]),
+                       temporal_kernel=int(first.shape[2]),
+                       edge_importance=any(k.startswith("edge_importance.") for k in state))  # fmt: skip

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 from mamp_bench.config import MAX_DEPTH, MAX_PARAMETERS, MAX_WIDTH, require
 from mamp_bench.errors import UserError
+from mamp_bench.models.encoder import Encoder
+from mamp_bench.registry import ENCODERS
 
 #: The length of a prepared clip (the reference pads every sample to 300 frames); no window exceeds it.
 MAX_CLIP_FRAMES = 300
@@ -173,8 +175,17 @@ def to_person_sequences(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 4, 2, 3, 1).reshape(N * M, T, V, C)
 
 
-class SkeletonEncoder(nn.Module):
+@ENCODERS.register("transformer")
+class SkeletonEncoder(Encoder):
     """The MAMP encoder: 6,336,000 parameters at the paper's size."""
+
+    description = "MAMP's skeleton transformer: joint x 4-frame tokens, global attention (ICCV 2023)"
+    Config = EncoderConfig
+    label = "Transformer"
+    recipe = "transformer"  # MAMP's scripts
+    chain = "sgn"
+    windowed = True  # the pretraining's window sets its frames
+    tokens = True  # forward gives the token map (N, M, TP, VP, D)
 
     def __init__(self, config: EncoderConfig | None = None):
         super().__init__()
@@ -231,6 +242,10 @@ class SkeletonEncoder(nn.Module):
         TP, VP = self.config.grid
         tokens = self.blocks_and_norm(self.embed(to_person_sequences(x)))
         return tokens.reshape(N, M, TP, VP, -1)
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips (N, C, T, V, M) -> (N, D): the final-LayerNorm output averaged over persons, time and joints."""
+        return self.forward(x).mean(dim=(1, 2, 3))
 
 
 class MaskedDecoder(nn.Module):

@@ -2,9 +2,10 @@
 
 Each protocol declares its jobs per scale (``Protocol.matrix``: datasets, seeds, settings such as
 label fractions, transfer sources) and its tier; each method declares how far the matrix takes it
-per scale (``reproduce_tiers``) and its ablation sweeps. A protocol job pairs with every method
-whose tier reaches the protocol's and whose encoder suits it (pretrained, untrained or either);
-sweeps run on the protocols that declare ``runs_sweeps``. A third-party method or protocol
+per scale (``reproduce_tiers``), its further rows (``variants``: the GCN methods' motion and bone streams) and
+its ablation sweeps. A protocol job pairs with every method whose tier reaches the protocol's and whose encoder
+suits it (pretrained, untrained or either), on the datasets its encoder's data chain prepares (the GCN chain
+has no PKU-MMD II); sweeps run on the protocols that declare ``runs_sweeps``. A third-party method or protocol
 therefore appears here by registering, with no edit of this file.
 
 Every job is a ``plan.Request``, so an executor only decides *how* to launch it (in this
@@ -18,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mamp_bench.data.specs import stand_in
+from mamp_bench.data.specs import for_chain, get_dataset, stand_in
 from mamp_bench.errors import UserError
 from mamp_bench.plan import Request
-from mamp_bench.registry import METHODS, PROTOCOLS
+from mamp_bench.registry import ENCODERS, METHODS, PROTOCOLS
 
 ABLATION = "ablation"
 
@@ -37,6 +38,7 @@ class Job:
     depends: list[str] = field(default_factory=list)
     cost_seconds: float = 0.0  # on one device of the plan's kind
     batch_size: int | None = None  # a pretraining's global batch (it splits evenly over the job's GPUs)
+    max_processes: int | None = None  # a pretraining's most processes (its method's ``max_processes``)
     fidelity: str = ""
     checkpoint_epoch: int | None = None  # the pretraining epoch evaluated (-1: the final one)
     done: bool = False
@@ -71,6 +73,18 @@ def groups() -> list[str]:
 
 def default_groups() -> list[str]:
     return [group for group in groups() if group != ABLATION]
+
+
+def prepares(method: str, *datasets: str | None) -> bool:
+    """Whether the data chain of the method's encoder prepares these datasets (the GCN chain: no PKU-MMD II)."""
+    chain = ENCODERS.get(METHODS.get(method).encoder_name).chain
+    try:
+        for name in datasets:
+            if name:
+                for_chain(get_dataset(name), chain)
+    except UserError:
+        return False
+    return True
 
 
 def methods_for(protocol_cls, scale: str) -> list[str]:
@@ -116,15 +130,21 @@ def build_matrix(
                     for source in entry.sources:
                         for setting in entry.settings:
                             for method in methods_for(cls, scale):
+                                if not prepares(method, data(dataset), data(source)):
+                                    continue
                                 shared = None if pretrain_per_seed else entry.pretrain_seed
-                                request = Request(method, name, data(dataset), data(source), scale=scale, seed=seed,
-                                                  pretrain_seed=shared, overrides=dict(setting))  # fmt: skip
-                                jobs.append(Job("run", request, group))
+                                for variant in ({}, *METHODS.get(method).variants.get(scale, ())):
+                                    request = Request(method, name, data(dataset), data(source), scale=scale,
+                                                      seed=seed, pretrain_seed=shared,
+                                                      overrides={**dict(setting), **variant})  # fmt: skip
+                                    jobs.append(Job("run", request, group))
     for name, cls in protocols:
         if not cls.runs_sweeps or not cls.matrix.get(scale):
             continue
         dataset = data(cls.matrix[scale][0].datasets[0])
         for method in methods_for(cls, scale):
+            if not prepares(method, dataset):
+                continue
             for key, values in METHODS.get(method).sweeps.items():
                 for value in values:
                     request = Request(method, name, dataset, scale=scale, overrides={f"method.{key}": str(value)})

@@ -6,8 +6,9 @@ scale, each job's floating-point operations (``engine/flops.py``: the pretrainin
 forward pass, or a forward and backward pass of the encoder, per clip) over the device's effective
 FLOP/s for that kind of work: on CPU the measured pretraining step
 (``benchmarks/results/cpu-xeon-2core.txt``); on a GPU the rates ``python -m benchmarks.gpu --json FILE``
-measured on it (``--gpu-benchmark FILE``), else a published figure (``--gpu-type``; the RTX 4090's by
-default), marked as such.
+measured on it (``--gpu-benchmark FILE``; its ST-GCN pretraining step gives the GCN family's own rate), else a
+published figure (``--gpu-type``; the RTX 4090's by default), marked as such: the GCN family's pretrainings then
+use the transformer's effective FLOP/s, an approximation (ST-GCN's small convolutions run below it).
 """
 
 from __future__ import annotations
@@ -16,19 +17,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamp_bench.engine.flops import encoder_flops, masked_pretrain_flops
+from mamp_bench.engine.flops import encoder_forward_flops, masked_pretrain_flops
 from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import UserError
 from mamp_bench.fileio import read_json
 from mamp_bench.plan import Options, Request, ResolvedRun, resolve, stored_record
+from mamp_bench.registry import METHODS
 from mamp_bench.reproduce.matrix import Job
 
 #: smoke scale, clips/s by device: "pretrain" a pretraining step, "encode" a frozen forward pass,
-#: "train" forward and backward through the encoder (CPU: measured on the 2-core Xeon; GPU: a guess)
+#: "train" forward and backward through the encoder (CPU: measured on the 2-core Xeon; GPU: a guess);
+#: the transformer's, and those of the other encoders' smoke sizes by encoder name
 SMOKE_RATES = {
     "cpu": {"pretrain": 380.0, "encode": 400.0, "train": 90.0},
     "cuda": {"pretrain": 3000.0, "encode": 8000.0, "train": 1500.0},
 }
+#: ST-GCN at the smoke scale (hidden 8, last block 64): the CPU pretraining step measured on the 2-core AMD EPYC
+#: with SkeletonCLR (benchmarks/results/gcn-smoke-pretrain-amd-epyc-2core.txt; 4 encoder passes a clip), the frozen
+#: forward (1 pass) and fine-tuning (3) derived from it by their passes; the GPU a guess
+SMOKE_RATES_BY_ENCODER = {
+    "stgcn": {
+        "cpu": {"pretrain": 12.5, "encode": 50.0, "train": 16.7},
+        "cuda": {"pretrain": 1000.0, "encode": 8000.0, "train": 2500.0},
+    },
+}
+#: the forward passes of the step whose rate ``SMOKE_RATES_BY_ENCODER`` gives (SkeletonCLR's): another method's
+#: pretraining rate on that encoder is scaled by its own ``forward_passes``
+SMOKE_MEASURED_PASSES = {"stgcn": 4.0}
 WORK = ("pretrain", "encode", "train")
 PERSONS = 2  # every clip is encoded as two person sequences
 
@@ -86,6 +101,10 @@ def measured_device(path: str | Path) -> Device:
         forward = result["encoder_gflop_per_clip"] * 1e9
         flops = {"pretrain": pretrain[len(pretrain) // 2], "encode": result["rates"]["encode"] * forward,
                  "train": result["rates"]["train"] * 3 * forward}  # fmt: skip
+        gcn = sorted(r["gflops"] * 1e9 for r in result.get("gcn_steps", ())
+                     if "skipped" not in r and r["precision"] == "fp32")  # fmt: skip
+        if gcn:  # ST-GCN's pretraining step runs at its own rate (small convolutions, not large matmuls)
+            flops["pretrain-stgcn"] = gcn[len(gcn) // 2]
         kind, name = ("cuda" if result["device"]["device"].startswith("cuda") else "cpu"), result["device"]["name"]
     except (KeyError, TypeError, IndexError):
         raise UserError(f"{path} is not the --json output of python -m benchmarks.gpu (or it measured no fp32 "
@@ -126,15 +145,24 @@ class Plan:
         return sum(j.cost_seconds for j in self.todo()) / 3600
 
 
-def rates(scale: str, device: Device, encoder: Any, method_config: Any = None) -> dict[str, float]:
-    """Clips/s of a job's three kinds of work on a device (see the module's docstring)."""
+def rates(scale: str, device: Device, encoder: str, config: Any, method: str | None = None,
+          method_config: Any = None) -> dict[str, float]:  # fmt: skip
+    """Clips/s of a job's three kinds of work on a device (see the module's docstring), for the registered
+    ``encoder`` with its ``config`` (and, for a pretraining step, the ``method`` with its ``method_config``)."""
     if scale != "paper":
-        return SMOKE_RATES[device.kind]
-    forward = PERSONS * encoder_flops(encoder)
-    step = 3 * forward  # forward, and a backward of twice its cost
+        speeds = dict(SMOKE_RATES_BY_ENCODER.get(encoder, SMOKE_RATES)[device.kind])
+        if method and encoder in SMOKE_MEASURED_PASSES:
+            speeds["pretrain"] *= SMOKE_MEASURED_PASSES[encoder] / METHODS.get(method).forward_passes
+        return speeds
+    forward = PERSONS * encoder_forward_flops(config)
+    if not forward:
+        raise UserError(f"the plan cannot cost the {encoder} encoder at the paper scale (engine/flops.py counts "
+                        "the built-in encoders); run its jobs without --dry-run's estimate")  # fmt: skip
+    step = METHODS.get(method).forward_passes * forward if method else 3 * forward
     if method_config is not None and hasattr(method_config, "decoder_depth"):
         step = masked_pretrain_flops(method_config, PERSONS)["total"]
-    return {"pretrain": device.flops["pretrain"] / step, "encode": device.flops["encode"] / forward,
+    pretrain = device.flops.get(f"pretrain-{encoder}", device.flops["pretrain"])
+    return {"pretrain": pretrain / step, "encode": device.flops["encode"] / forward,
             "train": device.flops["train"] / (3 * forward)}  # fmt: skip
 
 
@@ -163,9 +191,9 @@ def make_plan(jobs: list[Job], scale: str, options: Options, device: Device) -> 
 
 def _protocol_seconds(resolved: ResolvedRun, scale: str, device: Device) -> float:
     source = resolved.encoder
-    encoder = source.encoder_config or source.pretraining.method_config.encoder
     train, test = resolved.target.clips
-    return resolved.protocol.estimate_seconds(resolved.config, train, test, rates(scale, device, encoder))
+    speeds = rates(scale, device, source.name, source.encoder_config)
+    return resolved.protocol.estimate_seconds(resolved.config, train, test, speeds)
 
 
 def _pretrain_job(job: Job, resolved: ResolvedRun, scale: str, options: Options, device: Device) -> Job:
@@ -176,9 +204,10 @@ def _pretrain_job(job: Job, resolved: ResolvedRun, scale: str, options: Options,
     pjob = Job("pretrain", request, "pretrain", key=pretraining.digest)
     pjob.done = RunFolder(pretraining.folder(options.runs_dir)).finished
     config = pretraining.config
-    pjob.batch_size = config.batch_size
+    pjob.batch_size, pjob.max_processes = config.batch_size, METHODS.get(pretraining.method).max_processes
     clips = min(resolved.source.clips[0], config.max_clips or resolved.source.clips[0])
-    rate = rates(scale, device, pretraining.method_config.encoder, pretraining.method_config)["pretrain"]
+    rate = rates(scale, device, resolved.encoder.name, pretraining.method_config.encoder, pretraining.method,
+                 pretraining.method_config)["pretrain"]  # fmt: skip
     pjob.cost_seconds = config.epochs * clips / rate
     return pjob
 

@@ -1,12 +1,12 @@
 """What each job asks for where it runs: GPUs, nodes, CPUs and a time limit, from the plan's estimate on
 the device the plan is for.
 
-A pretraining long enough to be worth spreading runs on ``--gpus`` GPUs (the largest count up to it
-that splits its batch evenly; several nodes when that is more than a node holds); every other job on
-one GPU: the protocol jobs are many and run side by side, and under ``fidelity=reference`` their
-sampling emulates the reference's own process count. A time limit is the estimated wall time on those
-GPUs times a margin, plus the start of a job, between a floor and a cap: a job longer than the cap is
-not refused but split, each piece ending at the time limit and requeued from its last epoch's
+A pretraining long enough to be worth spreading runs on ``--gpus`` GPUs (the largest count up to it that splits its
+batch evenly, and that its method allows: the GCN family's pretrain on one, as their reference; several nodes when
+that is more than a node holds); every other job on one GPU: the protocol jobs are many and run side by side, and
+under ``fidelity=reference`` their sampling emulates the reference's own process count. A time limit is the
+estimated wall time on those GPUs times a margin, plus the start of a job, between a floor and a cap: a job longer
+than the cap is not refused but split, each piece ending at the time limit and requeued from its last epoch's
 checkpoint (``pieces`` time limits; the requeue limit allows that many and ``max_requeues`` more).
 """
 
@@ -114,7 +114,7 @@ def allocate(job: Job, device: Device, cluster: Cluster) -> Resources:
     """What ``job`` asks for on ``cluster`` (see the module's docstring)."""
     gpus = 1 if device.gpu else 0
     if device.gpu and job.kind == "pretrain" and job.cost_seconds >= SPREAD_FROM_HOURS * 3600:
-        gpus = spread(cluster.gpus, job.batch_size)
+        gpus = spread(min(cluster.gpus, job.max_processes or cluster.gpus), job.batch_size)
     if cluster.executor == "inprocess":
         gpus = min(gpus, 1)
     nodes = max(1, math.ceil(gpus / cluster.gpus_per_node))

@@ -49,7 +49,7 @@ def finished_pretrainings(runs_dir: Path) -> list[tuple[str, str, Path]]:
 def split_features(checkpoint: Path, dataset: str, data_root: str | None) -> tuple[np.ndarray, np.ndarray]:
     """(N, D) pooled features and (N,) classes of at most ``MAX_CLIPS`` test clips."""
     encoder = load_encoder(checkpoint)
-    split = SkeletonDataset(get_dataset(dataset).path(data_root), "test", test_transform(encoder.config.frames))
+    split = SkeletonDataset(get_dataset(dataset).path(data_root), "test", test_transform(encoder.window))
     split.indices = split.indices[np.linspace(0, len(split) - 1, min(MAX_CLIPS, len(split))).astype(int)]
     features, labels = encode_dataset(encoder, split, 64, torch.device("cpu"))
     return features.numpy(), labels.numpy()

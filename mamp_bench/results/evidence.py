@@ -3,8 +3,8 @@
 A record is a claim; its checksum only says it was not edited *without* recomputing the checksum, which
 anyone can do. What a record can be held to is what it carries and what the data says:
 
-* **its files**: the per-clip predictions and the per-epoch log are the files the record names (sha256),
-  read within their size bounds;
+* **its files**: the per-clip predictions, the per-epoch log and the class scores (where kept) are the files the
+  record names (sha256), read within their size bounds; the scores give the predictions of the best evaluation;
 * **its numbers**: every metric a number in its range, equal to what the predictions give, and every
   epoch of the log equal to the predictions of that epoch;
 * **its identity**: the configuration hash is the hash of the configuration the record carries (and the
@@ -104,6 +104,7 @@ def check_record(
         evidence.predictions = predictions
         problems += [f"{m}" for m in _metric_mismatches(record.get("metrics") or {}, predictions)]
         problems += _log_mismatches(log, predictions)
+        problems += _scores_problems(record, record_path, predictions)
         evidence.trained = log is not None and b"loss" in log.split(b"\n", 1)[0].split(b",")
         problems += _prediction_shape(record, predictions)
     problems += _identity_mismatches(record)
@@ -147,6 +148,42 @@ def _stored_files(record: dict[str, Any], path: Path, evidence: Evidence) -> tup
         evidence.problems.append(_missing_or(str(exc)))
         return None
     return predictions, log
+
+
+def load_scores(record: dict[str, Any], record_path: Path) -> np.ndarray:
+    """The (N, classes) float32 class scores of a record's best evaluation, the file it names (sha256 checked),
+    read within ``MAX_PREDICTIONS_BYTES``; ``DataFormatError`` with the reason otherwise (none kept included)."""
+    entry = record.get("scores")
+    if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
+        raise DataFormatError("it kept no class scores (only an encoder with input streams keeps them)")
+    path = _beside(record_path, entry["file"])
+    data = read_regular(path, MAX_PREDICTIONS_BYTES, "class scores file")
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise DataFormatError(f"{path.name} is not the file the record was written with (sha256 differs)")
+    try:
+        scores = np.load(io.BytesIO(data), allow_pickle=False)
+    except ValueError as exc:
+        raise DataFormatError(f"{path.name} is not a .npy array ({exc})") from None
+    if scores.ndim != 2 or scores.dtype != np.float32 or not np.isfinite(scores).all():
+        raise DataFormatError(f"{path.name} is not a finite (clips, classes) float32 array")
+    return scores
+
+
+def _scores_problems(record: dict[str, Any], record_path: Path, predictions: Predictions) -> list[str]:
+    """The kept class scores (if any) are the file the record names and give its best evaluation's predictions."""
+    if record.get("scores") is None:
+        return []
+    try:
+        scores = load_scores(record, record_path)
+    except DataFormatError as exc:
+        return [_missing_or(str(exc))]
+    best = predictions.metrics()["best_epoch"] - 1  # counted from 1; an index of top1_by_epoch here
+    if scores.shape != (len(predictions.labels), predictions.classes):
+        return [f"its class scores have shape {scores.shape}, its predictions {len(predictions.labels)} clips of "
+                f"{predictions.classes} classes"]  # fmt: skip
+    if not np.array_equal(scores.argmax(axis=1), predictions.top1_by_epoch[best]):
+        return ["its class scores do not give the predictions of its best evaluation"]
+    return []
 
 
 def _beside(record_path: Path, name: str) -> Path:

@@ -5,6 +5,8 @@ Layout (browsable)::
     <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.json
     <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.predictions.npz
     <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.log.csv   (one row per epoch)
+    <root>/records/<protocol>/<dataset>/<method>/<config-hash>-s<seed>.scores.npy (when kept: the best
+        evaluation's class scores, which the GCN family's 3-stream ensemble sums)
 
 A record is identified by its configuration hash and seed, so its location follows from its
 content and a re-run of the same job is recognised. Reading the store counts each (configuration,
@@ -129,11 +131,16 @@ class ResultsStore:
     def log_path(self, record: dict[str, Any]) -> Path:
         return self.path_for(record).with_suffix(".log.csv")
 
-    def write(self, record: dict[str, Any], predictions: bytes | None = None, log: bytes | None = None) -> dict:
-        """Write the predictions and the per-epoch log (if any), then the record naming their sha256s;
-        the stored record."""
+    def scores_path(self, record: dict[str, Any]) -> Path:
+        return self.path_for(record).with_suffix(".scores.npy")
+
+    def write(self, record: dict[str, Any], predictions: bytes | None = None, log: bytes | None = None,
+              scores: bytes | None = None) -> dict:  # fmt: skip
+        """Write the predictions, the per-epoch log and the class scores (those given), then the record naming
+        their sha256s; the stored record."""
         for key, data, path in (("predictions", predictions, self.predictions_path(record)),
-                                ("log", log, self.log_path(record))):  # fmt: skip
+                                ("log", log, self.log_path(record)),
+                                ("scores", scores, self.scores_path(record))):  # fmt: skip
             if data is not None:
                 write_bytes(path, data)
                 record = {**record, key: {"file": path.name, "sha256": hashlib.sha256(data).hexdigest()}}
@@ -216,6 +223,17 @@ def read_record(path: Path) -> tuple[dict[str, Any] | None, str]:
     if missing:
         return None, f"unreadable: no {', '.join(missing)}"
     return record, ""
+
+
+def scores_npy(scores: Any) -> bytes | None:
+    """A ``.npy`` file of (N, classes) float32 class scores, or None when the protocol kept none."""
+    if scores is None:
+        return None
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(scores, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def epoch_log_csv(epochs: list[dict[str, Any]]) -> bytes:

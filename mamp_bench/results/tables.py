@@ -15,7 +15,9 @@ each distinct measurement once; a table says how many records were left out, and
   synth`` output), in a table whose caption opens by saying they are not comparable to published ones.
 
 Every table names its metric; under it, each measured row's paired difference to the suite's
-reference method over the seeds both were run with.
+reference method over the seeds both were run with. Every measured row names its backbone (the registered
+encoder's label) beside the method; the GCN family's 3-stream ensembles are rows of their own
+(``results/ensemble.py``), and the caption says which protocol recipes (MAMP's, the GCN family's) the rows used.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import pandas as pd
 from mamp_bench.data.specs import DATASETS, get_dataset
 from mamp_bench.errors import UserError
 from mamp_bench.evaluation.protocol import TableColumn
-from mamp_bench.registry import METHODS, PROTOCOLS
+from mamp_bench.registry import ENCODERS, METHODS, PROTOCOLS
+from mamp_bench.results.ensemble import WEIGHTS_TEXT, ensembles
 from mamp_bench.results.reported import reported
 from mamp_bench.results.verify import left_out_summary
 
@@ -123,6 +126,7 @@ class Table:
     kind: str = "real"  # one of KINDS
     scales: tuple[str, ...] = ()
     fidelities: tuple[str, ...] = ()  # of the measured rows
+    recipes: tuple[str, ...] = ()  # the recipe families of the measured rows
     sources: list[str] = field(default_factory=list)  # footnote n is sources[n - 1]
     reference: str = ""  # the method the comparisons are against
     comparisons: list[Comparison] = field(default_factory=list)
@@ -150,6 +154,8 @@ class Table:
         metric = f"metric: {METRIC_NAMES[self.metric]} ({METRIC_NOTES[self.metric]})"
         scale = f" at the {'/'.join(self.scales)} scale" if self.scales else ""
         fidelity = f", fidelity {'/'.join(self.fidelities)} (docs/fidelity.md)" if self.fidelities else ""
+        if self.recipes:
+            fidelity += f", recipe {'/'.join(self.recipes)}"
         measured = f"mean ± std over seeds (n seeds){scale}{fidelity}; {DASH}: not run"
         if self.synthetic:
             return (f"Synthetic stand-in data: these numbers are not comparable to published ones. {what}, "
@@ -173,10 +179,9 @@ class Table:
 
 
 def _benchmark(name: Any) -> Any:
-    """The real benchmark a dataset name stands for (synthetic stand-ins map to theirs)."""
+    """The real benchmark a dataset name stands for (synthetic stand-ins and the GCN chain's files map to theirs)."""
     if isinstance(name, str) and name in DATASETS:
-        spec = get_dataset(name)
-        return spec.counterpart if spec.synthetic else name
+        return get_dataset(name).benchmark
     return name
 
 
@@ -274,9 +279,11 @@ def build_table(name: str, frame: pd.DataFrame, scale: str | None = None, metric
 
 def _table(name: str, data: pd.DataFrame, metric: str, kind: str, include_reported: bool) -> Table:
     protocols, columns = layout(name)
-    table = Table(name, metric, columns, [], kind, tuple(sorted(set(data["scale"].dropna()))),
-                  tuple(sorted(set(data["fidelity"].dropna()))))  # fmt: skip
+    scales, fidelities, recipes = (tuple(sorted(set(data[key].dropna()))) for key in ("scale", "fidelity", "recipe"))
+    table = Table(name, metric, columns, [], kind, scales, fidelities, recipes)
     table.rows = _measured_rows(name, data, metric, columns, protocols, table.scales, kind)
+    if metric == "top1_best":  # the ensemble sums its streams' best evaluations, as the reference
+        table.rows += _ensemble_rows(name, data, columns, protocols, table.scales, kind)
     if kind != "real":  # only the columns that were run: the others would be all dashes
         run = [i for i in range(len(columns)) if any(row.cells[i].by_seed for row in table.rows)]
         table.columns = tuple(columns[i] for i in run)
@@ -296,11 +303,10 @@ def _measured_rows(name, data, metric, columns, protocols, scales, kind) -> list
     groups = sorted(data.groupby(keys, sort=False), key=order) if len(data) else []
     rows = []
     for (method, proto, row_scale, row_key), group in groups:
-        label = method if proto == name else f"{method} ({proto})"
-        if kind == "custom":
-            label += f" ({_why_custom(group)})"
-        else:
-            label += f" ({variants[row_key]})" if variants.get(row_key) else ""
+        parts = [backbone(group["encoder"]), proto if proto != name else ""]
+        parts.append(_why_custom(group) if kind == "custom" else variants.get(row_key, ""))
+        label = f"{method} ({'; '.join(part for part in parts if part)})"
+        if kind != "custom":
             label += f" [{row_scale}]" if len(scales) > 1 else ""
         fidelities = set(group["fidelity"])
         label += f" [fidelity {'/'.join(sorted(fidelities))}]" if len(set(data["fidelity"])) > 1 else ""
@@ -311,11 +317,46 @@ def _measured_rows(name, data, metric, columns, protocols, scales, kind) -> list
             cells.append(Cell({int(seed): float(value) for seed, value, _ in pairs},
                               {int(seed): str(digest) for seed, _, digest in pairs}))  # fmt: skip
         row = Row(label, "measured", cells, method, proto, dict(group["overrides"].iloc[0]))
-        counterpart = METHODS.get(method).reported_as if method in METHODS else None
-        if counterpart and kind == "real" and proto == name:
-            rep = _reported_cells(counterpart, columns)
-            row.gaps = [None if c.mean is None or r.reported is None else c.mean - r.reported
-                        for c, r in zip(cells, rep, strict=True)]  # fmt: skip
+        if kind == "real" and proto == name:
+            row.gaps = _gaps(method, "", cells, columns)
+        rows.append(row)
+    return rows
+
+
+def _gaps(method: str, suffix: str, cells: list[Cell], columns: tuple[TableColumn, ...]) -> list[float | None]:
+    """Each cell's gap to the method's published figure (its ``reported_as`` rows, + ``suffix``: "-3s" for its
+    3-stream ensemble) on the same column; [] when it has none."""
+    counterpart = METHODS.get(method).reported_as if method in METHODS else None
+    if not counterpart:
+        return []
+    rep = _reported_cells(counterpart + suffix, columns)
+    return [None if c.mean is None or r.reported is None else c.mean - r.reported
+            for c, r in zip(cells, rep, strict=True)]  # fmt: skip
+
+
+def backbone(encoders: Iterable[str]) -> str:
+    """How a table names the backbone of a row's records (the registered encoders' labels)."""
+    names = sorted({str(e) for e in encoders})
+    return "/".join(ENCODERS.get(n).label if n in ENCODERS else n for n in names)
+
+
+def _ensemble_rows(name, data, columns, protocols, scales, kind) -> list[Row]:
+    """The 3-stream ensembles of the table's records (``results/ensemble.py``): one row per method, protocol,
+    scale and other settings, a cell per benchmark and seed."""
+    rows = []
+    for (method, proto, row_scale, _), values in ensembles(data):
+        if proto not in protocols:
+            continue
+        members = data[(data["method"] == method) & (data["protocol"] == proto)]
+        parts = [backbone(members["encoder"]), proto if proto != name else "", WEIGHTS_TEXT]
+        label = f"3s-{method} ({'; '.join(part for part in parts if part)})"
+        label += f" [{row_scale}]" if len(scales) > 1 else ""
+        cells = [Cell({seed: v for (dataset, seed), v in values.items()
+                       if not column.setting and _benchmark(dataset) == column.dataset})
+                 for column in columns]  # fmt: skip
+        row = Row(label, "measured", cells, method, proto)
+        if kind == "real" and proto == name:
+            row.gaps = _gaps(method, "-3s", cells, columns)
         rows.append(row)
     return rows
 

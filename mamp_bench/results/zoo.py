@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from mamp_bench.checkpoints import MAX_CHECKPOINT_BYTES, checkpoint_format, load_checkpoint, suite_state
+from mamp_bench.config import to_dict
 from mamp_bench.engine.distributed import git_state
 from mamp_bench.engine.run_folder import RunFolder
 from mamp_bench.errors import DataFormatError, UserError
 from mamp_bench.fileio import read_json, read_regular, refuse_overwriting_inputs, sha256_file, write_bytes, write_json
 from mamp_bench.methods.checkpoints import checkpoint_method
+from mamp_bench.models.loading import checkpoint_encoder
 from mamp_bench.registry import METHODS
 from mamp_bench.results.reported import reported
 from mamp_bench.results.store import ResultsStore
@@ -54,6 +56,7 @@ class ZooEntry:
     sha256: str | None
     file: str  # a path, or where to download it
     results: list[dict[str, Any]] = field(default_factory=list)  # {"protocol", "dataset", "top1", "source"}
+    encoder: str = "?"  # the registered encoder it holds
 
     def describe_results(self) -> str:
         parts = [f"{r['protocol']} {r['dataset']}{r.get('seed_note', '')}: {r['top1']:.1f}" for r in self.results]
@@ -70,7 +73,7 @@ def official_entries() -> list[ZooEntry]:
                     "source": r.source} for r in group.itertuples()]  # fmt: skip
         method = METHODS.default()  # the suite's own method is the authors' (MAMP)
         entries.append(ZooEntry("official", f"{method}-official-{dataset}-{split}", method, f"{dataset}-{split}", 400,
-                                None, OFFICIAL_URL, results))  # fmt: skip
+                                None, OFFICIAL_URL, results, _encoder_of(method)))  # fmt: skip
     return entries
 
 
@@ -116,8 +119,9 @@ def run_entries(runs: Path, store: ResultsStore) -> list[ZooEntry]:
         recorded = {r["epoch"]: r.get("checkpoint_sha256") for r in run.log_records()}
         sha = recorded.get((epochs or 0) - 1)
         results = evaluations(store, sha) if sha else []
-        entries.append(ZooEntry("run", summary.parent.name, config.get("method", "?"), config.get("dataset", "?"),
-                                epochs, sha, str(summary.parent / final), results))  # fmt: skip
+        method = config.get("method", "?")
+        entries.append(ZooEntry("run", summary.parent.name, method, config.get("dataset", "?"), epochs, sha,
+                                str(summary.parent / final), results, _encoder_of(method)))  # fmt: skip
     return entries
 
 
@@ -131,11 +135,17 @@ def export_entries(folder: Path, store: ResultsStore) -> list[ZooEntry]:
         except (DataFormatError, KeyError, TypeError):
             continue  # not a metafile of this zoo
         weights = folder / meta.get("Weights", "")
+        encoder = meta.get("Encoder") if isinstance(meta.get("Encoder"), dict) else {}
         entries.append(ZooEntry("export", meta.get("Name", meta_file.stem), meta.get("Method", "?"),
                                 metadata.get("Training Data", "?"), metadata.get("Epochs"), sha,
                                 str(weights) if weights.is_file() else f"{weights} (missing)",
-                                evaluations(store, sha)))  # fmt: skip
+                                evaluations(store, sha), encoder.get("name", "?")))  # fmt: skip
     return entries
+
+
+def _encoder_of(method: str) -> str:
+    """The encoder a registered method trains ("?" for one not registered here)."""
+    return METHODS.get(method).encoder_name if method in METHODS else "?"
 
 
 def zoo_entries(zoo: Path, runs: Path, results_dir: str | None = None) -> list[ZooEntry]:
@@ -154,9 +164,9 @@ def render_zoo(entries: list[ZooEntry]) -> str:
     """The listing ``mamp-bench zoo`` prints: a GitHub table, then where each kind of file is found."""
     from tabulate import tabulate
 
-    rows = [[e.kind, e.name, e.method, e.dataset, e.epochs or "-", (e.sha256 or "-")[:8], e.describe_results()]
-            for e in entries]  # fmt: skip
-    headers = ["kind", "name", "method", "pretrained on", "epochs", "sha256", "top-1 (%)"]
+    rows = [[e.kind, e.name, e.method, e.encoder, e.dataset, e.epochs or "-", (e.sha256 or "-")[:8],
+             e.describe_results()] for e in entries]  # fmt: skip
+    headers = ["kind", "name", "method", "encoder", "pretrained on", "epochs", "sha256", "top-1 (%)"]
     return (tabulate(rows, headers, tablefmt="github", disable_numparse=True) + f"\n\nofficial: download from "
             f"{OFFICIAL_URL}, then `mamp-bench run --checkpoint FILE --dataset DATASET --protocol linear --scale "
             "paper`; exports and runs: `mamp-bench zoo --json` gives each file\n")  # fmt: skip
@@ -176,23 +186,30 @@ class Described:
     epochs: int | None
     config: dict[str, Any]
     parameters: int
+    encoder: dict[str, Any]  # the registered encoder's name and configuration
 
 
-def describe_checkpoint(path: Path, dataset: str | None) -> Described:
-    """Method, pretraining dataset, epochs and configuration of a suite or official checkpoint."""
+def describe_checkpoint(path: Path, dataset: str | None, method: str | None = None) -> Described:
+    """Method, pretraining dataset, epochs, configuration and encoder of a suite or official checkpoint
+    (``method``: for one that does not say, as an AimCLR/SkeletonCLR one)."""
     checkpoint = load_checkpoint(path)
     fmt = checkpoint_format(checkpoint)
     encoder = sum(v.numel() for k, v in suite_state(checkpoint).items() if k.startswith("encoder."))
-    method = checkpoint_method(checkpoint) or (METHODS.default() if fmt == "official" else None)
+    said = checkpoint_method(checkpoint) or (METHODS.default() if fmt == "official" else None)
+    if said and method and said != method:
+        raise UserError(f"checkpoint {path} was pretrained by {said!r}, not {method!r}")
+    method = said or method
     dataset = dataset or checkpoint.get("dataset")
     if method is None or dataset is None:
-        missing = "--dataset (the checkpoint does not name the data it was pretrained on)" if method else "a method"
+        missing = "--dataset (the checkpoint does not name the data it was pretrained on)" if method else "--method"
         raise UserError(f"checkpoint {path} needs {missing} to be exported")
+    encoder_cls, encoder_config = checkpoint_encoder(checkpoint)
     epoch = checkpoint.get("epoch")
     config = {"pretrain": checkpoint.get("pretrain_config"), "method_config": checkpoint.get("method_config")}
     if fmt == "official":
         config = {"official_args": {k: str(v) for k, v in vars(checkpoint.get("args") or object()).items()}}
-    return Described(method, dataset, int(epoch) + 1 if epoch is not None else None, config, encoder)
+    return Described(method, dataset, int(epoch) + 1 if epoch is not None else None, config, encoder,
+                     {"name": encoder_cls.name, "config": to_dict(encoder_config)})  # fmt: skip
 
 
 def resolve_source(source: Path) -> tuple[Path, str]:
@@ -211,11 +228,12 @@ def resolve_source(source: Path) -> tuple[Path, str]:
     return source, sha256_file(source)
 
 
-def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, dataset: str | None = None) -> Path:
+def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, dataset: str | None = None,
+                      method: str | None = None) -> Path:  # fmt: skip
     """Copy a checkpoint into the zoo under its content's name and write its metafile; the metafile.
     Exporting the same checkpoint again refreshes the metafile (the records found since)."""
     path, sha = resolve_source(source)
-    info = describe_checkpoint(path, dataset)
+    info = describe_checkpoint(path, dataset, method)
     stem = export_name(info.method, info.epochs, info.dataset, sha)
     weights, metafile = zoo / f"{stem}.pth", zoo / f"{stem}.json"
     refuse_overwriting_inputs({"the metafile": metafile}, {"the checkpoint": path})
@@ -229,6 +247,7 @@ def export_checkpoint(source: Path, zoo: Path, results_dir: str | None = None, d
     meta = {
         "Name": stem,
         "Method": info.method,
+        "Encoder": info.encoder,
         "Weights": weights.name,
         "sha256": sha,
         "Config": info.config,

@@ -1,7 +1,8 @@
 """Materialise the ready-made synthetic datasets: raw files -> the real preparation -> cache.
 
 The sets are generated on first use (seeded, so every machine gets the same files), passed
-through the same ``prepare`` code as real data, and cached under
+through the same ``prepare`` code as real data (SGN's chain, or the GCN family's for its 50-frame files,
+``*_frame50.npz``: the same raw files through ``data/gcn/prepare.py``), and cached under
 ``<cache>/synthetic/<family>-<version>/``. Only the files asked for are kept (the quick start's
 ``synthetic-ntu60`` needs ``NTU60_XSub.npz``, not the xview file with the same clips), stored with
 compressed members: the same arrays in the reference layout, without the bytes of the zero padding
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mamp_bench.data.gcn.chain import WINDOW
+from mamp_bench.data.gcn.prepare import prepare_gcn
 from mamp_bench.data.ntu.prepare import prepare_ntu
 from mamp_bench.data.pku.prepare import prepare_pku
 from mamp_bench.data.preparation import default_workers
@@ -58,6 +61,11 @@ RECIPES = {
     "pku1": SyntheticRecipe("pku1", performances=24, actions_per_video=12),
     "pku2": SyntheticRecipe("pku2", performances=26, actions_per_video=10),
 }
+
+
+def is_gcn_chain(filename: str) -> bool:
+    """Whether a prepared file is the GCN family's (``NTU60_XSub_frame50.npz``), not SGN's."""
+    return filename.endswith(f"_frame{WINDOW}.npz")
 
 
 def synthetic_path(family: str, filename: str, root: Path | None = None) -> Path:
@@ -102,10 +110,13 @@ def _build(recipe: SyntheticRecipe, target: Path) -> None:
         if recipe.family.startswith("ntu"):
             write_ntu_tree(raw, recipe.family, recipe.clips_per_class, recipe.seed, difficulty=recipe.difficulty,
                            workers=workers)  # fmt: skip
+        else:
+            write_pku_tree(raw, int(recipe.family[-1]), recipe.performances, recipe.actions_per_video, recipe.seed)
+        if is_gcn_chain(target.name):
+            prepare_gcn(recipe.family, raw, out, workers=workers, quiet=True)
+        elif recipe.family.startswith("ntu"):
             prepare_ntu(recipe.family, raw, out, workers=workers, quiet=True)
         else:
-            phase = int(recipe.family[-1])
-            write_pku_tree(raw, phase, recipe.performances, recipe.actions_per_video, recipe.seed)
             prepare_pku(recipe.family, raw, out, workers=workers, quiet=True)
         for manifest in out.glob("*_manifest.json"):
             shutil.copyfile(manifest, target.parent / manifest.name)
