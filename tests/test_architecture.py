@@ -74,6 +74,9 @@ TINY = ["--set", "pretrain.epochs=1", "--set", "pretrain.warmup_epochs=0", "--se
         "--set", "method.encoder.heads=2", "--set", "method.decoder_dim=32"]  # fmt: skip
 
 
+# slow: the worked examples of docs/architecture.md installed and run end to end (about a minute on 2 cores);
+# test_extending.py and test_baselines.py keep the plugin path in the default suite
+@pytest.mark.slow
 def test_a_new_method_and_protocol_slot_in_through_the_registries_alone(tmp_path):
     env = install_plugin(DOC, tmp_path / "plugin")
     where = ["--runs-dir", str(tmp_path / "runs"), "--results-dir", str(tmp_path / "results")]

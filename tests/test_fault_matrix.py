@@ -199,6 +199,9 @@ PRETRAIN_SAMPLE = {
 }
 
 
+# slow: a sample of the fault matrix (about 35 s on 2 cores); the kill-and-resume tests of test_pretrain_engine.py
+# and test_protocols.py stay in the default suite
+@pytest.mark.slow
 def test_pretraining_faults_sample(fork, ntu60_prepared, pretrain_reference, tmp_path):
     reference, faults = pretrain_reference
     chosen = [f for f in faults if str(f) in PRETRAIN_SAMPLE]
@@ -282,6 +285,7 @@ PROTOCOL_SAMPLE = {"kill@record.json@fsync#1", "kill@record.json@renamed#1", "EN
                    "kill@summary.json@rename#1"}  # fmt: skip
 
 
+@pytest.mark.slow  # as the pretraining sample above
 def test_protocol_faults_sample(fork, ntu60_prepared, tiny_checkpoint, protocol_references, tmp_path):
     reference, faults = protocol_references("linear")
     in_store = [f for f in faults if f.kind == "EACCES" and f.point.endswith("-s0.json@open")]
