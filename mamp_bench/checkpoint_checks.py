@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from mamp_bench.errors import DataFormatError
@@ -74,20 +74,25 @@ def check_archive(path: str | os.PathLike[str], limit: int, what: str = "checkpo
                               f"the {MAX_PICKLE_BYTES:,} a checkpoint's pickle needs; not loaded")  # fmt: skip
 
 
-def check_tensors(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]], what: str) -> None:
+def check_tensors(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]], what: str,
+                  counters: Collection[str] = ()) -> None:  # fmt: skip
     """``DataFormatError`` naming the first few offenders unless ``state`` holds exactly the keys of ``expected``,
-    each a floating-point tensor of the expected shape."""
+    each a floating-point tensor of the expected shape; ``counters`` name the keys the model itself holds as
+    integers (a BatchNorm's ``num_batches_tracked``), which must be integer tensors (not booleans) instead."""
     import torch
 
     unexpected = [k for k in state if k not in expected]
     missing = [k for k in expected if k not in state]
     tensors = {k: v for k, v in state.items() if k in expected and isinstance(v, torch.Tensor)}
     not_tensors = [k for k in state if k in expected and k not in tensors]
-    not_float = [f"{k} ({v.dtype})" for k, v in tensors.items() if not v.is_floating_point()]
+    not_float = [f"{k} ({v.dtype})" for k, v in tensors.items() if k not in counters and not v.is_floating_point()]
+    not_int = [f"{k} ({v.dtype})" for k, v in tensors.items()
+               if k in counters and (v.is_floating_point() or v.is_complex() or v.dtype == torch.bool)]  # fmt: skip
     shapes = [f"{k} {tuple(v.shape)} vs {tuple(expected[k])}" for k, v in tensors.items()
               if tuple(v.shape) != tuple(expected[k])]  # fmt: skip
     parts = [(unexpected, "unexpected"), (missing, "missing"), (not_tensors, "not tensors"),
-             (not_float, "not floating point"), (shapes, "wrong shape")]  # fmt: skip
+             (not_float, "not floating point"), (not_int, "not an integer counter"),
+             (shapes, "wrong shape")]  # fmt: skip
     found = [f"{label} {_few(items)}" for items, label in parts if items]
     if found:
         raise DataFormatError(f"{what} is not the declared architecture: {'; '.join(found)}")

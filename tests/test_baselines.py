@@ -170,3 +170,26 @@ def test_third_party_method_is_listed_and_runs(ntu60_prepared, tmp_path):
     assert result.returncode == 0, result.stderr
     records = list((tmp_path / "results" / "records" / "knn" / "ntu60-xsub" / "toy-masked").glob("*.json"))
     assert len(records) == 1
+
+
+@pytest.mark.parametrize("name", ["skeletonclr", "aimclr"])
+def test_a_gcn_methods_checkpoint_loads_as_its_encoder_with_its_batchnorm_counters(name, tmp_path):
+    """A pretraining's checkpoint of a GCN method (laid out as ``PretrainTask.checkpoint_state`` writes it) is
+    read back by ``load_encoder`` as ST-GCN: its BatchNorm layers' ``num_batches_tracked`` are integer tensors,
+    which the tensor check accepts where the encoder itself holds integers (the smoke reproduction's GCN protocol
+    jobs were refused with 'not floating point ... num_batches_tracked' before)."""
+    from mamp_bench.checkpoints import save_checkpoint
+    from mamp_bench.config import to_dict
+
+    torch.manual_seed(0)
+    method = mamp_bench.build_method(name)
+    method.encoder.data_bn.num_batches_tracked += 7  # trained: a counter that is not the default
+    path = tmp_path / "checkpoint-0.pth"
+    save_checkpoint(path, {"kind": "pretrain", "method": name, "method_config": to_dict(method.config),
+                           "encoder": {"name": "stgcn", "config": to_dict(method.config.encoder)},
+                           "model": method.state_dict(), "epoch": 0})  # fmt: skip
+    encoder = mamp_bench.load_encoder(path)
+    assert type(encoder).__name__ == "STGCN" and int(encoder.data_bn.num_batches_tracked) == 7
+    clips = torch.randn(2, 3, 50, 25, 2)
+    with torch.no_grad():
+        assert encoder.pooled(clips).shape == (2, encoder.dim)

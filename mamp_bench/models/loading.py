@@ -96,7 +96,9 @@ def load_encoder(checkpoint: str | os.PathLike[str] | Mapping[str, Any], config:
         check_official_graph(ckpt)
     encoder = cls(config)
     state = encoder_state(ckpt)
-    expected = {name: tuple(value.shape) for name, value in encoder.state_dict().items()}
-    check_tensors(state, expected, "checkpoint encoder")  # exactly its keys, floating point, declared shapes
+    own = encoder.state_dict()
+    expected = {name: tuple(value.shape) for name, value in own.items()}
+    counters = {name for name, value in own.items() if not value.is_floating_point()}  # BatchNorm's batch counts
+    check_tensors(state, expected, "checkpoint encoder", counters)  # exactly its keys and dtypes, declared shapes
     load_into(encoder, state, "checkpoint encoder")
     return encoder.eval()
