@@ -111,6 +111,10 @@ def row_hash(method: str, protocol: str, scale: str, overrides: dict, setting_ke
     return config_hash(row)
 
 
+#: the files a record names beside it (``record[kind] = {"file", "sha256"}``): its evidence
+RECORD_FILES = ("predictions", "log", "scores")
+
+
 class ResultsStore:
     def __init__(self, root: str | os.PathLike[str] | None = None):
         self.root = results_root(root)

@@ -22,7 +22,7 @@ from mamp_bench.errors import UserError
 from mamp_bench.fileio import FOLDER_MARKER, read_json, same_file, storage_error
 from mamp_bench.results.site.contents import GENERATOR, MANIFEST, Site, gather
 from mamp_bench.results.site.pages import write_pages
-from mamp_bench.results.store import ResultsStore
+from mamp_bench.results.store import RECORD_FILES, ResultsStore
 from mamp_bench.version import __version__
 
 
@@ -132,10 +132,11 @@ def _replace(out: Path, staging: Path) -> None:
 
 
 def _copy_records(site: Site, dest: Path) -> list[str]:
-    """Each record that verifies, with its predictions and log, in the store's layout under ``records/``."""
+    """Each record that verifies, with the files it names (predictions, log, class scores), in the store's layout
+    under ``records/``."""
     files = []
     for m in site.records:
-        for rel in (m.rel, m.beside("predictions"), m.beside("log")):
+        for rel in (m.rel, *(m.beside(kind) for kind in RECORD_FILES)):
             if rel is None:
                 continue
             source = m.source.with_name(rel.rsplit("/", 1)[1])

@@ -25,6 +25,7 @@ from mamp_bench.results.site.contents import Measured, RowPage, Site, table_page
 from mamp_bench.results.site.html import definitions, el, esc, link, prose, slug, table
 from mamp_bench.results.site.layout import HTML, section_title, wrap
 from mamp_bench.results.site.svg import Series, bar_chart, confusion_chart, line_chart
+from mamp_bench.results.store import RECORD_FILES
 from mamp_bench.results.tables import METRIC_NAMES, fmt_number
 
 #: how many of the most frequent confusions a page lists in words
@@ -143,7 +144,7 @@ def _seeds(site: Site, page: RowPage, root: str) -> str:
     rows = []
     for m in page.records:
         metrics = m.record.get("metrics") or {}
-        files = [link(root + m.beside(k), k) for k in ("predictions", "log") if m.beside(k)]
+        files = [link(root + m.beside(k), k) for k in RECORD_FILES if m.beside(k)]
         cells = [
             el("th", esc(m.record["seed"]), scope="row", data_sort=m.record["seed"]),
             el("td", el("code", link(root + m.rel, m.name))),
