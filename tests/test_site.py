@@ -383,9 +383,13 @@ def test_every_page_opens_from_the_file_system_without_errors_and_requests_nothi
     for path in chosen:
         page.goto(path.as_uri())
     assert page.errors == []
-    assert len(chosen) >= 18 and len(page.requests) > 60 and all(url.startswith("file://") for url in page.requests), [
-        url for url in page.requests if not url.startswith("file://")
-    ]
+    assert (
+        len(chosen) >= 18
+        and len(page.requests) > len(chosen)
+        and all(  # each page's stylesheet, script, ...
+            url.startswith("file://") for url in page.requests
+        )
+    ), [url for url in page.requests if not url.startswith("file://")]
     page.close()
 
 
@@ -400,7 +404,7 @@ def test_sorting_a_column_reorders_its_rows(committed_site, browser):
     button = 'section[data-section="synthetic"] table.board thead th:nth-child(2) button.sort'
     page.click(button)
     descending = [float(v) for v in page.evaluate(VALUES)]
-    assert descending == sorted(descending, reverse=True) and len(descending) == 7
+    assert descending == sorted(descending, reverse=True) and len(descending) == len(original) >= 5
     page.click(button)
     ascending = [float(v) for v in page.evaluate(VALUES)]
     assert ascending == sorted(ascending)
